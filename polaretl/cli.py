@@ -1,0 +1,235 @@
+"""The ``polaretl`` command line: thin, over the workspace, pipelines and records."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from polaretl import db
+from polaretl.errors import PolaretlError, RunFailedError
+from polaretl.record.result import RunResult
+from polaretl.record.schema import ensure_schema
+from polaretl.workspace import find_root, get_pipeline, load_pipelines
+
+console = Console(stderr=True)
+out = Console()
+
+
+class _Settings:
+    def __init__(self, project: str | None, database_url: str | None) -> None:
+        self.project = project
+        self.database_url = database_url
+
+    @property
+    def root(self) -> Path:
+        return find_root(self.project or ".")
+
+    def url(self) -> str:
+        root = self.root if self.database_url is None else Path(self.project or ".")
+        return db.resolve_url(self.database_url, root)
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--database-url", envvar="POLARETL_DATABASE_URL", default=None,
+        help="Destination database (default: the embedded one under .polaretl/).",
+    )(fn)
+    fn = click.option("--project", default=None, help="The workspace folder (default: here).")(fn)
+    return fn
+
+
+def _fail(exc: PolaretlError) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="polaretl")
+def main() -> None:
+    """polaretl: batch ETL from many sources into PostgreSQL."""
+
+
+@main.command()
+@click.argument("name")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local",
+              show_default=True)
+@click.option("--full-refresh", is_flag=True, help="Ignore checkpoints; read every source anew.")
+@click.option("--no-wait", is_flag=True, help="With --executor celery: print the run id, return.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_common
+def run(name: str, executor: str, full_refresh: bool, no_wait: bool, as_json: bool,
+        project: str | None, database_url: str | None) -> None:
+    """Run pipeline NAME once; exit 0 when it succeeded, 1 when it failed."""
+    settings = _Settings(project, database_url)
+    try:
+        pipeline = get_pipeline(settings.root, name)
+        if executor != "local":
+            raise PolaretlError(
+                "The celery executor is not available in this version; use --executor local."
+            )
+        url = settings.url()
+        result = _run_with_progress(pipeline, url, full_refresh, quiet=as_json)
+    except RunFailedError as exc:
+        if as_json:
+            out.print_json(json.dumps({"status": "failed", "run_id": exc.attrs().get("run_id"),
+                                       "error": str(exc)}))
+        else:
+            console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+            console.print(f"details: polaretl show {exc.attrs().get('run_id')}")
+        sys.exit(1)
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(result.to_dict(), default=str))
+    else:
+        out.print(result.summary(), highlight=False)
+    sys.exit(0 if result.succeeded else 1)
+
+
+def _run_with_progress(pipeline: Any, url: str, full_refresh: bool, *, quiet: bool) -> RunResult:
+    if quiet or not console.is_terminal:
+        return pipeline.run(database_url=url, full_refresh=full_refresh)  # type: ignore[no-any-return]
+    started = time.perf_counter()
+    totals = {"processed": 0, "loaded": 0, "rejected": 0}
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task(pipeline.name, total=None, info="starting")
+
+        def progress(event: dict[str, Any]) -> None:
+            for key in totals:
+                totals[key] += int(event.get(key, 0))
+            rate = totals["processed"] / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, info=(
+                f"{totals['processed']:,} rows ({rate:,.0f} rows/s), loaded "
+                f"{totals['loaded']:,}, rejected {totals['rejected']:,} — {event['slice']}"
+            ))
+
+        return pipeline.run(database_url=url, full_refresh=full_refresh, progress=progress)  # type: ignore[no-any-return]
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_common
+def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
+    """The workspace's pipelines, their schedules and last status."""
+    settings = _Settings(project, database_url)
+    try:
+        pipelines = load_pipelines(settings.root)
+        last: dict[str, tuple[Any, ...]] = {}
+        if pipelines:
+            with db.connect(settings.url(), autocommit=True) as conn:
+                ensure_schema(conn)
+                rows = conn.execute(
+                    "SELECT DISTINCT ON (pipeline) pipeline, run_id, status, finished_at "
+                    "FROM polaretl.runs ORDER BY pipeline, run_id DESC"
+                ).fetchall()
+                last = {str(r[0]): tuple(r[1:]) for r in rows}
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    items = [
+        {"name": p.name, "source": p.extractor.describe(), "target": p.loader.describe(),
+         "schedule": p.schedule, "last_run": last.get(p.name, (None,))[0],
+         "last_status": last.get(p.name, (None, None))[1]}
+        for p in sorted(pipelines.values(), key=lambda p: p.name)
+    ]
+    if as_json:
+        out.print_json(json.dumps(items, default=str))
+        return
+    table = Table("pipeline", "source", "target", "schedule", "last run", "status")
+    for i in items:
+        table.add_row(*(str(i[k]) if i[k] is not None else "-" for k in
+                        ("name", "source", "target", "schedule", "last_run", "last_status")))
+    out.print(table)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_common
+def runs(name: str | None, limit: int, as_json: bool, project: str | None,
+         database_url: str | None) -> None:
+    """Run history, newest first (of pipeline NAME, or all)."""
+    from polaretl.api import runs as runs_frame  # noqa: PLC0415
+
+    settings = _Settings(project, database_url)
+    try:
+        frame = runs_frame(name, limit=limit, database_url=settings.url())
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(frame.to_dicts(), default=str))
+        return
+    table = Table("run", "pipeline", "status", "started", "seconds", "processed", "valid",
+                  "rejected", "loaded")
+    for r in frame.to_dicts():
+        seconds = json.loads(r["timings"] or "{}").get("total")
+        table.add_row(
+            str(r["run_id"]), r["pipeline"], _status(r["status"]),
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "-",
+            f"{seconds:.2f}" if seconds is not None else "-",
+            *(f"{r[k]:,}" for k in ("processed", "valid", "rejected", "loaded")),
+        )
+    out.print(table)
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@_common
+def show(run_id: int, as_json: bool, project: str | None, database_url: str | None) -> None:
+    """One run: counts, stage timings, error."""
+    settings = _Settings(project, database_url)
+    try:
+        with db.connect(settings.url(), autocommit=True) as conn:
+            ensure_schema(conn)
+            result = RunResult.fetch(conn, run_id)
+            reasons = conn.execute(
+                "SELECT e->>'column' AS col, e->>'check' AS chk, count(*) FROM "
+                "polaretl.quarantine q, jsonb_array_elements(q.errors) e WHERE q.run_id = %s "
+                "GROUP BY 1, 2 ORDER BY 3 DESC", (run_id,),
+            ).fetchall()
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    data = result.to_dict()
+    data["rejections"] = [{"column": c, "check": k, "count": n} for c, k, n in reasons]
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    out.print(f"[bold]run {result.run_id}[/] {result.pipeline} {_status(result.status)}")
+    out.print(f"started {result.started_at}  finished {result.finished_at}")
+    out.print(f"processed {result.processed:,}  valid {result.valid:,}  "
+              f"rejected {result.rejected:,}  loaded {result.loaded:,}  batches {result.batches}")
+    if result.timings:
+        out.print("seconds: " + "  ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))
+    if result.metrics:
+        out.print("metrics: " + "  ".join(f"{k} {v}" for k, v in result.metrics.items()))
+    for item in data["rejections"]:
+        out.print(f"  rejected {item['count']:,}: {item['column'] or '-'} {item['check']}",
+                  highlight=False)
+    if result.error:
+        out.print(f"[red]error:[/] {result.error}", highlight=False)
+
+
+def _status(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,265 @@
+"""`PostgresLoader`: binary COPY into PostgreSQL, append / replace / upsert.
+
+Why this path (measured on this machine class, 1M rows into a table with a primary
+key, see benchmarks/): binary COPY encoded straight from Arrow by pgpq took 2.6 s,
+CSV COPY 4.2 s, ADBC 3.2 s. Upsert merges a temporary staging table with
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE (...) IS DISTINCT FROM (...)``, which skips
+rows the target already holds unchanged (4.4 s for an unchanged 1M re-run against
+11.3 s for a plain ON CONFLICT DO UPDATE and 8.9 s for MERGE).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import pgpq
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from polaretl.errors import ConfigError, CopyError, LoadError, TransientLoadError
+from polaretl.extract.base import SOURCE_COLUMN
+from polaretl.load.base import Connection, LoadContext, Loader, LoadResult
+from polaretl.load.ddl import (
+    LINEAGE_COLUMNS,
+    create_table,
+    normalise,
+    pg_type,
+    qualified,
+    split_table,
+)
+from polaretl.redact import redact_text
+
+RUN_COLUMN = "_polaretl_run_id"
+_STAGE = "_polaretl_stage"
+
+
+class Mode(enum.StrEnum):
+    """How a batch meets the rows already in the target."""
+
+    APPEND = "append"  # COPY straight into the target
+    REPLACE = "replace"  # empty the target when a run starts afresh, then append
+    UPSERT = "upsert"  # stage, then insert new keys and update changed rows
+
+
+@dataclass
+class _Target:
+    columns: list[str]  # data columns loaded, in frame order
+    types: dict[str, str]  # the target's column types
+    direct: bool  # frame types equal the target's: COPY needs no staging casts
+
+
+class PostgresLoader(Loader):
+    """Load into a PostgreSQL table, created from the contract when missing.
+
+    Args:
+        table: ``table`` or ``schema.table``.
+        key: the primary key: a column name or a list of names (composite key).
+            Required for ``upsert``.
+        mode: ``"append"``, ``"replace"`` or ``"upsert"`` (or a `Mode`).
+
+    Example:
+        >>> PostgresLoader("orders", key="order_id", mode="upsert").describe()
+        'postgres:orders (upsert on order_id)'
+    """
+
+    def __init__(
+        self, table: str, key: str | list[str] | None = None, mode: str | Mode = Mode.APPEND
+    ) -> None:
+        try:
+            self.mode = Mode(mode)
+        except ValueError as exc:
+            raise ConfigError(
+                f"PostgresLoader mode {mode!r} is unknown: use one of "
+                f"{', '.join(m.value for m in Mode)}."
+            ) from exc
+        self.table = table
+        self.key = [key] if isinstance(key, str) else list(key or [])
+        if self.mode is Mode.UPSERT and not self.key:
+            raise ConfigError(
+                f"PostgresLoader({table!r}, mode='upsert') needs key=: the column(s) that "
+                "identify a row."
+            )
+        self._target: _Target | None = None
+
+    def describe(self) -> str:
+        on = f" on {', '.join(self.key)}" if self.key else ""
+        return f"postgres:{self.table} ({self.mode.value}{on})"
+
+    # -- once per run ---------------------------------------------------------------
+
+    def prepare(self, conn: Connection, schema: pl.Schema, ctx: LoadContext) -> None:
+        data = {n: t for n, t in schema.items() if n not in LINEAGE_COLUMNS}
+        missing_key = [k for k in self.key if k not in data]
+        if missing_key:
+            raise ConfigError(
+                f"The key {missing_key} of {self.table} is not a column of the contract's "
+                f"output ({', '.join(data)}); fix key= or the contract."
+            )
+        try:
+            with conn.transaction():
+                target_schema, _ = split_table(self.table)
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target_schema))
+                )
+                conn.execute(create_table(self.table, pl.Schema(data), self.key, ctx.nullable))
+                existing = self._columns(conn)
+                for name, dtype in data.items():
+                    if name not in existing:  # a new contract column: add it, nullable
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                                qualified(self.table), sql.Identifier(name), sql.SQL(pg_type(dtype))
+                            )
+                        )
+                for name, spec in LINEAGE_COLUMNS.items():
+                    if name not in existing:
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                                qualified(self.table),
+                                sql.Identifier(name),
+                                sql.SQL(spec.replace(" NOT NULL", "")),
+                            )
+                        )
+                existing = self._columns(conn)
+                if self.mode is Mode.UPSERT:
+                    self._check_unique_key(conn)
+        except psycopg.Error as exc:
+            raise _wrap(exc, self.table, "prepare the target") from exc
+        types = {n: existing[n] for n in data}
+        direct = all(pg_type(t) == types[n] for n, t in data.items())
+        self._target = _Target(columns=list(data), types=types, direct=direct)
+
+    def start_fresh(self, conn: Connection, ctx: LoadContext) -> None:
+        if self.mode is Mode.REPLACE:
+            conn.execute(sql.SQL("TRUNCATE {}").format(qualified(self.table)))
+
+    def _columns(self, conn: Connection) -> dict[str, str]:
+        rows = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (qualified(self.table).as_string(conn),),
+        ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def _check_unique_key(self, conn: Connection) -> None:
+        row = conn.execute(
+            "SELECT 1 FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisunique "
+            "AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a "
+            "     WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) "
+            "  = (SELECT array_agg(k ORDER BY k) FROM unnest(%s::text[]) k)",
+            (qualified(self.table).as_string(conn), self.key),
+        ).fetchone()
+        if row is None:
+            cols = ", ".join(self.key)
+            raise ConfigError(
+                f"Table {self.table} has no primary key or unique index on ({cols}), which "
+                f"upsert needs. Run: ALTER TABLE {self.table} ADD PRIMARY KEY ({cols});"
+            )
+
+    # -- once per batch, inside the batch's transaction -------------------------------
+
+    def load(self, conn: Connection, frame: pl.DataFrame, ctx: LoadContext) -> LoadResult:
+        target = self._target
+        if target is None:
+            raise LoadError("PostgresLoader.load called before prepare(); this is a bug.")
+        if frame.height == 0:
+            return LoadResult(0, 0)
+        deduplicated = 0
+        if self.mode is Mode.UPSERT:
+            before = frame.height
+            # several rows with one key in a batch: the last one wins, deterministically
+            frame = frame.unique(subset=self.key, keep="last", maintain_order=True)
+            deduplicated = before - frame.height
+        frame = normalise(
+            frame.select(
+                *target.columns,
+                pl.lit(ctx.run_id, dtype=pl.Int64).alias(RUN_COLUMN),
+                pl.col(SOURCE_COLUMN)
+                if SOURCE_COLUMN in frame.columns
+                else pl.lit(None, pl.String).alias(SOURCE_COLUMN),
+            )
+        )
+        try:
+            if self.mode is not Mode.UPSERT and target.direct:
+                _copy(conn, qualified(self.table), frame)
+                return LoadResult(frame.height, frame.height, deduplicated)
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                    sql.Identifier(_STAGE),
+                    sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(pg_type(t)))
+                        for n, t in frame.schema.items()
+                    ),
+                )
+            )
+            _copy(conn, sql.Identifier(_STAGE), frame)
+            if self.mode is Mode.UPSERT:
+                conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(_STAGE)))
+            written = conn.execute(self._merge_sql(target, frame.columns)).rowcount
+            return LoadResult(frame.height, written, deduplicated)
+        except psycopg.Error as exc:
+            raise _wrap(exc, self.table, "load a batch into") from exc
+
+    def _merge_sql(self, target: _Target, columns: list[str]) -> sql.Composed:
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        select = sql.SQL(", ").join(
+            sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(target.types[c]))
+            if c in target.types
+            else sql.SQL("s.{}").format(sql.Identifier(c))
+            for c in columns
+        )
+        insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} s").format(
+            qualified(self.table), cols, select, sql.Identifier(_STAGE)
+        )
+        if self.mode is not Mode.UPSERT:
+            return insert
+        data = [c for c in target.columns if c not in self.key]
+        if not data:
+            return insert + sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(
+                sql.SQL(", ").join(map(sql.Identifier, self.key))
+            )
+        update = [c for c in columns if c not in self.key]
+        return insert + sql.SQL(
+            " ON CONFLICT ({key}) DO UPDATE SET {sets}, {loaded} = now()"
+            " WHERE ({old}) IS DISTINCT FROM ({new})"
+        ).format(
+            key=sql.SQL(", ").join(map(sql.Identifier, self.key)),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in update
+            ),
+            loaded=sql.Identifier("_polaretl_loaded_at"),
+            # lineage columns are left out: an unchanged row keeps the run that wrote it
+            old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in data),
+            new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c)) for c in data),
+        )
+
+
+def _copy(conn: Connection, table: sql.Composable, frame: pl.DataFrame) -> None:
+    """Binary COPY of `frame` into `table` (same column names), encoded from Arrow."""
+    arrow = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(encoder.write_header())
+        for batch in arrow.to_batches(max_chunksize=65_536):
+            copy.write(encoder.write_batch(batch))
+        copy.write(encoder.finish())
+
+
+def _wrap(exc: psycopg.Error, table: str, doing: str) -> LoadError:
+    diag: Any = getattr(exc, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) if diag else None
+    detail = redact_text(
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    )
+    where = f" (constraint {constraint})" if constraint else ""
+    message = f"Could not {doing} {table}{where}: {detail}. The batch was rolled back."
+    if isinstance(exc, psycopg.OperationalError):
+        return TransientLoadError(message + " It will be retried.", table=table)
+    if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.AdminShutdown):
+        return TransientLoadError(message, table=table)
+    return CopyError(message, table=table, constraint=constraint)

@@ -1,0 +1,217 @@
+"""The partition function: one slice of one run, batch by batch.
+
+Both executors call `run_slice`; only the dispatch differs. For each chunk the
+extractor yields, the slice validates and transforms it (in a background thread, one
+chunk ahead), then commits in ONE transaction: the loaded rows, the quarantined
+records, the slice's checkpoint and the run's counters. A crash anywhere leaves the
+whole batch or none of it, and the next run resumes after the last commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import psycopg
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from polaretl import db
+from polaretl.errors import TransientLoadError
+from polaretl.extract.base import Chunk
+from polaretl.load.base import Connection, LoadContext
+from polaretl.record import checkpoints, quarantine, runs
+from polaretl.run.prefetch import prefetch
+from polaretl.transform import apply
+from polaretl.validate.base import Split
+
+if TYPE_CHECKING:
+    from polaretl.pipeline import Pipeline
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class SliceStats:
+    """What one slice did; summed into the run."""
+
+    processed: int = 0
+    valid: int = 0
+    rejected: int = 0
+    loaded: int = 0
+    written: int = 0
+    deduplicated: int = 0
+    batches: int = 0
+    bytes_read: int = 0
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, other: SliceStats) -> None:
+        for name in (
+            "processed",
+            "valid",
+            "rejected",
+            "loaded",
+            "written",
+            "deduplicated",
+            "batches",
+            "bytes_read",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for stage, seconds in other.timings.items():
+            self.timings[stage] += seconds
+
+
+@dataclass
+class _Prepared:
+    chunk: Chunk
+    split: Split
+    frame: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+def run_slice(
+    pipeline: Pipeline,
+    conn: Connection,
+    url: str,
+    *,
+    run_id: int,
+    slice: str,
+    state: checkpoints.Position,
+    progress: Progress | None = None,
+) -> SliceStats:
+    """Run one slice of a run from `state` to its end; return its counts and timings."""
+    stats = SliceStats()
+    ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
+    seq = state.seq
+
+    def prepared() -> Iterator[_Prepared]:
+        chunks = pipeline.extractor.read(slice, state.state, pipeline.chunk_size)
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(chunks, None)
+            t1 = time.perf_counter()
+            stats.timings["extract"] += t1 - t0
+            if chunk is None:
+                return
+            split = pipeline.validator.split(chunk)
+            t2 = time.perf_counter()
+            frame = apply(pipeline.transforms, split.valid)
+            t3 = time.perf_counter()
+            stats.timings["validate"] += t2 - t1
+            stats.timings["transform"] += t3 - t2
+            parts = [p for p in (chunk.rejects, split.quarantined) if p is not None and p.height]
+            bad = pl.concat(parts) if parts else split.quarantined
+            yield _Prepared(chunk, split, frame, bad)
+
+    for item in prefetch(prepared(), depth=1):
+        seq += 1
+        conn = _commit_batch(pipeline, conn, url, ctx, slice, seq, item, stats)
+        stats.processed += item.chunk.received
+        stats.valid += item.split.valid.height
+        stats.rejected += item.quarantined.height
+        stats.batches += 1
+        stats.bytes_read += item.chunk.bytes_read
+        if progress is not None:
+            progress(
+                {
+                    "slice": slice,
+                    "batch": seq,
+                    "processed": item.chunk.received,
+                    "loaded": item.frame.height,
+                    "rejected": item.quarantined.height,
+                }
+            )
+    return stats
+
+
+def _commit_batch(
+    pipeline: Pipeline,
+    conn: Connection,
+    url: str,
+    ctx: LoadContext,
+    slice: str,
+    seq: int,
+    item: _Prepared,
+    stats: SliceStats,
+) -> Connection:
+    """Commit one batch; on a dropped connection reconnect and retry the same batch.
+
+    Returns the connection to use from now on (a new one after a reconnect).
+    """
+    current = conn
+    for attempt in Retrying(
+        retry=retry_if_exception_type(TransientLoadError),
+        stop=stop_after_attempt(max(pipeline.retries, 1)),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        reraise=True,
+    ):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                current = _reconnect(current, url)
+            try:
+                _write_batch(pipeline, current, ctx, slice, seq, item, stats)
+            except psycopg.OperationalError as exc:
+                raise TransientLoadError(
+                    f"The database connection dropped while committing batch {seq} of "
+                    f"{slice!r}; the batch was rolled back and is retried.",
+                ) from exc
+    return current
+
+
+def _write_batch(
+    pipeline: Pipeline,
+    conn: Connection,
+    ctx: LoadContext,
+    slice: str,
+    seq: int,
+    item: _Prepared,
+    stats: SliceStats,
+) -> None:
+    t0 = time.perf_counter()
+    with conn.transaction():
+        result = pipeline.loader.load(conn, item.frame, ctx)
+        t1 = time.perf_counter()
+        quarantine.write(
+            conn, item.quarantined, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice
+        )
+        checkpoints.commit(
+            conn,
+            ctx.pipeline,
+            slice,
+            seq=seq,
+            run_id=ctx.run_id,
+            state=item.chunk.position,
+            received=item.chunk.received,
+            loaded=result.loaded,
+            rejected=item.quarantined.height,
+        )
+        runs.add_batch(
+            conn,
+            ctx.run_id,
+            processed=item.chunk.received,
+            valid=item.split.valid.height,
+            rejected=item.quarantined.height,
+            loaded=result.loaded,
+        )
+    t2 = time.perf_counter()
+    stats.timings["load"] += t1 - t0
+    stats.timings["record"] += t2 - t1
+    stats.loaded += result.loaded
+    stats.written += result.written
+    stats.deduplicated += result.deduplicated
+
+
+def _reconnect(conn: Connection, url: str) -> Connection:
+    try:
+        conn.close()
+    except psycopg.Error:
+        pass
+    return db.connect(url, autocommit=True)

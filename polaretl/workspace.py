@@ -1,0 +1,83 @@
+"""A workspace: a folder with ``connectors/`` and ``contracts/``.
+
+`load_pipelines` imports every ``connectors/*.py`` with the workspace root on
+``sys.path`` (so ``from contracts.orders import Order`` works) and collects the
+`Pipeline` objects they define, by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from polaretl.errors import ConfigError, PipelineNotFoundError
+from polaretl.pipeline import Pipeline
+
+
+def find_root(start: str | Path = ".") -> Path:
+    """The workspace root: `start` or the nearest parent with a ``connectors/`` folder."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "connectors").is_dir():
+            return folder
+    raise ConfigError(
+        f"{here} is not a polaretl workspace (no connectors/ folder here or above). "
+        "Run `polaretl init DIR` to make one, or pass --project DIR."
+    )
+
+
+def load_pipelines(root: str | Path) -> dict[str, Pipeline]:
+    """Every pipeline defined in ``ROOT/connectors/*.py``, by name."""
+    root = Path(root).resolve()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    found: dict[str, Pipeline] = {}
+    for path in sorted((root / "connectors").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module_name = f"connectors.{path.stem}"
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, "__file__", None) != str(path):
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                sys.modules.pop(module_name, None)
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                raise ConfigError(
+                    f"Cannot load {path.relative_to(root)}: {type(exc).__name__}: {exc} "
+                    f"(at {Path(frame.filename).name}:{frame.lineno}). Fix the connector or "
+                    "the contract it imports.",
+                    file=str(path),
+                    line=frame.lineno,
+                ) from exc
+        for value in vars(module).values():
+            if isinstance(value, Pipeline):
+                other = found.get(value.name)
+                if other is not None and other is not value:
+                    raise ConfigError(
+                        f"Two pipelines are named {value.name!r} (one in {path.name}); "
+                        "pipeline names must be unique in a workspace."
+                    )
+                found[value.name] = value
+    return found
+
+
+def get_pipeline(root: str | Path, name: str) -> Pipeline:
+    """The pipeline called `name`, or an error that suggests close names."""
+    pipelines = load_pipelines(root)
+    if name in pipelines:
+        return pipelines[name]
+    close = difflib.get_close_matches(name, list(pipelines), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    known = ", ".join(sorted(pipelines)) or "none"
+    raise PipelineNotFoundError(
+        f"No pipeline named {name!r} in {Path(root) / 'connectors'}.{hint} (pipelines: {known})",
+        name=name,
+    )

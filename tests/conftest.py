@@ -1,0 +1,49 @@
+"""Shared fixtures: real PostgreSQL and Redis, one fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """The server the tests use: POLARETL_TEST_PG_DSN or the machine's PostgreSQL."""
+    return os.environ.get("POLARETL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("POLARETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _with_dbname(dsn: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
+
+
+@pytest.fixture
+def database_url(pg_dsn: str) -> Iterator[str]:
+    """A new, empty database for this test alone; dropped afterwards."""
+    name = f"polaretl_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_dbname(pg_dsn, name)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's polaretl settings."""
+    for key in list(os.environ):
+        if key.startswith("POLARETL_") and not key.startswith("POLARETL_TEST_"):
+            monkeypatch.delenv(key)
