@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -31,16 +32,23 @@ class _Settings:
 
     @property
     def root(self) -> Path:
-        return find_root(self.project or ".")
+        """The workspace root; commands run there, so connectors' relative paths
+        (``data/orders/*.csv``) mean the same from any folder."""
+        root = find_root(self.project or ".")
+        os.chdir(root)
+        return root
 
     def url(self) -> str:
-        root = self.root if self.database_url is None else Path(self.project or ".")
-        return db.resolve_url(self.database_url, root)
+        if self.database_url:
+            return self.database_url
+        return db.resolve_url(None, self.root)
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
-        "--database-url", envvar="POLARETL_DATABASE_URL", default=None,
+        "--database-url",
+        envvar="POLARETL_DATABASE_URL",
+        default=None,
         help="Destination database (default: the embedded one under .polaretl/).",
     )(fn)
     fn = click.option("--project", default=None, help="The workspace folder (default: here).")(fn)
@@ -48,7 +56,7 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _fail(exc: PolaretlError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -60,14 +68,22 @@ def main() -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--executor", type=click.Choice(["local", "celery"]), default="local",
-              show_default=True)
+@click.option(
+    "--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True
+)
 @click.option("--full-refresh", is_flag=True, help="Ignore checkpoints; read every source anew.")
 @click.option("--no-wait", is_flag=True, help="With --executor celery: print the run id, return.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_common
-def run(name: str, executor: str, full_refresh: bool, no_wait: bool, as_json: bool,
-        project: str | None, database_url: str | None) -> None:
+def run(
+    name: str,
+    executor: str,
+    full_refresh: bool,
+    no_wait: bool,
+    as_json: bool,
+    project: str | None,
+    database_url: str | None,
+) -> None:
     """Run pipeline NAME once; exit 0 when it succeeded, 1 when it failed."""
     settings = _Settings(project, database_url)
     try:
@@ -80,10 +96,13 @@ def run(name: str, executor: str, full_refresh: bool, no_wait: bool, as_json: bo
         result = _run_with_progress(pipeline, url, full_refresh, quiet=as_json)
     except RunFailedError as exc:
         if as_json:
-            out.print_json(json.dumps({"status": "failed", "run_id": exc.attrs().get("run_id"),
-                                       "error": str(exc)}))
+            out.print_json(
+                json.dumps(
+                    {"status": "failed", "run_id": exc.attrs().get("run_id"), "error": str(exc)}
+                )
+            )
         else:
-            console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+            console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
             console.print(f"details: polaretl show {exc.attrs().get('run_id')}")
         sys.exit(1)
     except PolaretlError as exc:
@@ -102,8 +121,12 @@ def _run_with_progress(pipeline: Any, url: str, full_refresh: bool, *, quiet: bo
     started = time.perf_counter()
     totals = {"processed": 0, "loaded": 0, "rejected": 0}
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task(pipeline.name, total=None, info="starting")
 
@@ -111,10 +134,13 @@ def _run_with_progress(pipeline: Any, url: str, full_refresh: bool, *, quiet: bo
             for key in totals:
                 totals[key] += int(event.get(key, 0))
             rate = totals["processed"] / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, info=(
-                f"{totals['processed']:,} rows ({rate:,.0f} rows/s), loaded "
-                f"{totals['loaded']:,}, rejected {totals['rejected']:,} — {event['slice']}"
-            ))
+            bar.update(
+                task,
+                info=(
+                    f"{totals['processed']:,} rows ({rate:,.0f} rows/s), loaded "
+                    f"{totals['loaded']:,}, rejected {totals['rejected']:,} — {event['slice']}"
+                ),
+            )
 
         return pipeline.run(database_url=url, full_refresh=full_refresh, progress=progress)  # type: ignore[no-any-return]
 
@@ -140,9 +166,14 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
         _fail(exc)
         return
     items = [
-        {"name": p.name, "source": p.extractor.describe(), "target": p.loader.describe(),
-         "schedule": p.schedule, "last_run": last.get(p.name, (None,))[0],
-         "last_status": last.get(p.name, (None, None))[1]}
+        {
+            "name": p.name,
+            "source": p.extractor.describe(),
+            "target": p.loader.describe(),
+            "schedule": p.schedule,
+            "last_run": last.get(p.name, (None,))[0],
+            "last_status": last.get(p.name, (None, None))[1],
+        }
         for p in sorted(pipelines.values(), key=lambda p: p.name)
     ]
     if as_json:
@@ -150,8 +181,12 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
         return
     table = Table("pipeline", "source", "target", "schedule", "last run", "status")
     for i in items:
-        table.add_row(*(str(i[k]) if i[k] is not None else "-" for k in
-                        ("name", "source", "target", "schedule", "last_run", "last_status")))
+        table.add_row(
+            *(
+                str(i[k]) if i[k] is not None else "-"
+                for k in ("name", "source", "target", "schedule", "last_run", "last_status")
+            )
+        )
     out.print(table)
 
 
@@ -160,8 +195,9 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @_common
-def runs(name: str | None, limit: int, as_json: bool, project: str | None,
-         database_url: str | None) -> None:
+def runs(
+    name: str | None, limit: int, as_json: bool, project: str | None, database_url: str | None
+) -> None:
     """Run history, newest first (of pipeline NAME, or all)."""
     from polaretl.api import runs as runs_frame  # noqa: PLC0415
 
@@ -174,12 +210,23 @@ def runs(name: str | None, limit: int, as_json: bool, project: str | None,
     if as_json:
         out.print_json(json.dumps(frame.to_dicts(), default=str))
         return
-    table = Table("run", "pipeline", "status", "started", "seconds", "processed", "valid",
-                  "rejected", "loaded")
+    table = Table(
+        "run",
+        "pipeline",
+        "status",
+        "started",
+        "seconds",
+        "processed",
+        "valid",
+        "rejected",
+        "loaded",
+    )
     for r in frame.to_dicts():
         seconds = json.loads(r["timings"] or "{}").get("total")
         table.add_row(
-            str(r["run_id"]), r["pipeline"], _status(r["status"]),
+            str(r["run_id"]),
+            r["pipeline"],
+            _status(r["status"]),
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "-",
             f"{seconds:.2f}" if seconds is not None else "-",
             *(f"{r[k]:,}" for k in ("processed", "valid", "rejected", "loaded")),
@@ -201,7 +248,8 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
             reasons = conn.execute(
                 "SELECT e->>'column' AS col, e->>'check' AS chk, count(*) FROM "
                 "polaretl.quarantine q, jsonb_array_elements(q.errors) e WHERE q.run_id = %s "
-                "GROUP BY 1, 2 ORDER BY 3 DESC", (run_id,),
+                "GROUP BY 1, 2 ORDER BY 3 DESC",
+                (run_id,),
             ).fetchall()
     except PolaretlError as exc:
         _fail(exc)
@@ -213,15 +261,19 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
         return
     out.print(f"[bold]run {result.run_id}[/] {result.pipeline} {_status(result.status)}")
     out.print(f"started {result.started_at}  finished {result.finished_at}")
-    out.print(f"processed {result.processed:,}  valid {result.valid:,}  "
-              f"rejected {result.rejected:,}  loaded {result.loaded:,}  batches {result.batches}")
+    out.print(
+        f"processed {result.processed:,}  valid {result.valid:,}  "
+        f"rejected {result.rejected:,}  loaded {result.loaded:,}  batches {result.batches}"
+    )
     if result.timings:
         out.print("seconds: " + "  ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))
     if result.metrics:
         out.print("metrics: " + "  ".join(f"{k} {v}" for k, v in result.metrics.items()))
     for item in data["rejections"]:
-        out.print(f"  rejected {item['count']:,}: {item['column'] or '-'} {item['check']}",
-                  highlight=False)
+        out.print(
+            f"  rejected {item['count']:,}: {item['column'] or '-'} {item['check']}",
+            highlight=False,
+        )
     if result.error:
         out.print(f"[red]error:[/] {result.error}", highlight=False)
 

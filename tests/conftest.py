@@ -43,7 +43,8 @@ def database_url(pg_dsn: str) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's polaretl settings."""
+    """Tests never see the developer's polaretl settings, and get their cwd back."""
+    monkeypatch.chdir(os.getcwd())
     for key in list(os.environ):
         if key.startswith("POLARETL_") and not key.startswith("POLARETL_TEST_"):
             monkeypatch.delenv(key)

@@ -195,7 +195,8 @@ class _Reader:
             assert isinstance(frame, pl.DataFrame)
             pending.append(frame)
             pending_rows += frame.height
-            while pending_rows >= chunk_size:
+            # strictly more than a chunk: the last chunk of the file is never an empty one
+            while pending_rows > chunk_size:
                 whole = pl.concat(pending)
                 yield self._chunk(whole.head(chunk_size), done=False)
                 rest = whole.slice(chunk_size)
@@ -205,7 +206,28 @@ class _Reader:
             if pending
             else pl.DataFrame(schema={n: pl.Binary for n in self.names})
         )
+        if whole.height and self.ext.quote and _odd_quotes(self.path, self.ext.quote):
+            whole = self._reject_unterminated_tail(whole)
+        while whole.height > chunk_size:
+            yield self._chunk(whole.head(chunk_size), done=False)
+            whole = whole.slice(chunk_size)
         yield self._chunk(whole, done=True)
+
+    def _reject_unterminated_tail(self, whole: pl.DataFrame) -> pl.DataFrame:
+        """An odd number of quote characters means a quoted field never closed: it ran to
+        the end of the file and swallowed every record after it. pyarrow accepts that
+        last record; polaretl rejects it rather than load a mangled value."""
+        last = self.next + whole.height + len(self.invalid) - 1  # the file's last record
+        if any(o >= last for o, _, _ in self.invalid):
+            return whole  # the last record is already rejected (a wrong field count)
+        text = _tail_from_last_quote(self.path, self.ext.quote or '"')
+        if text is None:  # too far back to show as is: show the parsed fields
+            text = self.ext.delimiter.join(
+                (v or b"").decode("utf-8", "backslashreplace") for v in whole.tail(1).row(0)
+            )
+        error = "unterminated quote: this record runs to the end of the file"
+        self.invalid.append((last, text, error))
+        return whole.head(whole.height - 1)
 
     def _chunk(self, raw: pl.DataFrame, *, done: bool) -> Chunk:
         """Give `raw` (the next valid records, as bytes) their ordinals, decode them, and
@@ -264,6 +286,29 @@ class _Reader:
             null_values=self.ext.null_values,
             bytes_read=int(raw.estimated_size()),
         )
+
+
+def _odd_quotes(path: str, quote: str) -> bool:
+    """Whether the file holds an odd number of quote characters (bytes.count: fast)."""
+    mark = quote.encode()
+    total = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            total += block.count(mark)
+    return total % 2 == 1
+
+
+def _tail_from_last_quote(path: str, quote: str, limit: int = 1 << 20) -> str | None:
+    """The file's text from the start of the line holding its last quote character."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(size - limit, 0))
+        tail = handle.read()
+    at = tail.rfind(quote.encode())
+    start = tail.rfind(b"\n", 0, at) + 1
+    if at < 0 or (start == 0 and size > limit):
+        return None
+    return tail[start:].decode("utf-8", "backslashreplace")
 
 
 def _decode(
