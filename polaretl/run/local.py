@@ -26,6 +26,7 @@ from polaretl.record import checkpoints, runs
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.redact import redact_text
+from polaretl.run.finish import finish
 from polaretl.run.slice import Progress, SliceStats, run_slice
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def _locked_run(
         data = db.connect(url, autocommit=True)
         ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
         pipeline.loader.prepare(data, pipeline.output_schema(), ctx)
+        pipeline.validator.begin_run(data, ctx)
         if full_refresh or (not resuming and pipeline.replaces()):
             with data.transaction():
                 checkpoints.forget(data, pipeline.name)
@@ -106,8 +108,9 @@ def _locked_run(
                 )
             )
         total.timings["total"] = time.perf_counter() - started
-        runs.finish_run(
+        finish(
             control,
+            pipeline,
             run_id,
             status="succeeded",
             timings=total.timings,
@@ -117,8 +120,9 @@ def _locked_run(
         total.timings["total"] = time.perf_counter() - started
         message = redact_text(_describe(exc))
         try:
-            runs.finish_run(
+            finish(
                 control,
+                pipeline,
                 run_id,
                 status="failed",
                 timings=total.timings,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
+from polaretl.load.base import Connection, LoadContext
 
 
 @dataclass
@@ -26,6 +27,11 @@ class Split:
 
 class Validator(ABC):
     """Base class of the validation stage. Subclass it to check chunks your own way."""
+
+    def begin_run(self, conn: Connection, ctx: LoadContext) -> None:  # noqa: B027
+        """Called once per run (and per slice task under Celery) before the first chunk,
+        with a connection to the destination: load what `split` needs from it (e.g.
+        referenced keys). `split` itself runs in a background thread without one."""
 
     @abstractmethod
     def split(self, chunk: Chunk) -> Split:

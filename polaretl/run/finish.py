@@ -1,0 +1,45 @@
+"""The end of a run, whatever executed it: record the outcome, then evaluate alerts.
+
+Both executors finish a run here (the Celery executor from its finalize task), so what
+happens after a run — the run row's final status, alert rules — happens once, in one
+place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from polaretl.load.base import Connection
+from polaretl.record import runs
+
+if TYPE_CHECKING:
+    from polaretl.pipeline import Pipeline
+
+log = logging.getLogger("polaretl.run")
+
+
+def finish(
+    conn: Connection,
+    pipeline: Pipeline,
+    run_id: int,
+    *,
+    status: str,
+    timings: dict[str, float],
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> None:
+    """Record the run's outcome; then run the pipeline's after-run hooks (alerts).
+
+    A hook that fails is logged and never changes the run's outcome.
+    """
+    runs.finish_run(
+        conn, run_id, status=status, timings=timings, metrics=metrics, error=error,
+        traceback=traceback,
+    )
+    after_run(conn, pipeline, run_id)
+
+
+def after_run(conn: Connection, pipeline: Pipeline, run_id: int) -> None:
+    """Hooks evaluated once a run is recorded (alert rules)."""
