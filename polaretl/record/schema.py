@@ -98,6 +98,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- The run lock of every executor: at most one running run per pipeline.
+        CREATE UNIQUE INDEX runs_one_running ON polaretl.runs (pipeline)
+            WHERE status = 'running';
+
+        -- One row per slice of a run: its outcome, counts and attempts (the Celery
+        -- executor caps attempts of a slice that keeps killing its worker).
+        CREATE TABLE polaretl.slices (
+            run_id       bigint NOT NULL REFERENCES polaretl.runs (run_id),
+            slice        text NOT NULL,
+            status       text NOT NULL DEFAULT 'pending'
+                         CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+            attempts     integer NOT NULL DEFAULT 0,
+            started_at   timestamptz,
+            finished_at  timestamptz,
+            heartbeat_at timestamptz,
+            processed    bigint NOT NULL DEFAULT 0,
+            valid        bigint NOT NULL DEFAULT 0,
+            rejected     bigint NOT NULL DEFAULT 0,
+            loaded       bigint NOT NULL DEFAULT 0,
+            timings      jsonb NOT NULL DEFAULT '{}'::jsonb,
+            metrics      jsonb NOT NULL DEFAULT '{}'::jsonb,
+            error        text,
+            worker       text,
+            PRIMARY KEY (run_id, slice)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
