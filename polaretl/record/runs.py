@@ -28,16 +28,6 @@ def start_run(conn: Connection, pipeline: str, *, executor: str, full_refresh: b
     return int(row[0])
 
 
-def fail_stale_runs(conn: Connection, pipeline: str, *, except_run: int | None = None) -> int:
-    """Mark the pipeline's ``running`` runs failed; call only while holding its lock."""
-    cur = conn.execute(
-        "UPDATE polaretl.runs SET status = 'failed', finished_at = now(), error = %s "
-        "WHERE pipeline = %s AND status = 'running' AND run_id IS DISTINCT FROM %s",
-        (STALE_ERROR, pipeline, except_run),
-    )
-    return cur.rowcount
-
-
 def add_batch(
     conn: Connection, run_id: int, *, processed: int, valid: int, rejected: int, loaded: int
 ) -> None:

@@ -35,7 +35,12 @@ def finish(
     A hook that fails is logged and never changes the run's outcome.
     """
     runs.finish_run(
-        conn, run_id, status=status, timings=timings, metrics=metrics, error=error,
+        conn,
+        run_id,
+        status=status,
+        timings=timings,
+        metrics=metrics,
+        error=error,
         traceback=traceback,
     )
     after_run(conn, pipeline, run_id)

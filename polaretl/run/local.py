@@ -1,54 +1,42 @@
 """The local executor: one run in this process, slice after slice.
 
-    lock -> fail stale runs -> run row (running) -> prepare target
-         -> [full refresh: forget checkpoints, empty a replace target]
-         -> run_slice for each slice -> run row (succeeded | failed)
+    advisory lock -> begin_run (stale runs failed, run row `running`)
+        -> prepare target -> [full refresh: forget checkpoints, empty a replace target]
+        -> execute_slice for each slice -> finish (run row succeeded | failed, alerts)
 
-The pipeline's PostgreSQL advisory lock, held on a control connection for the whole
-run, refuses a second concurrent run of the same pipeline (nothing is recorded for
-the refused one). Batches go over a second connection, so a reconnect after a
-dropped connection never loses the lock... unless the server itself went away, in
-which case the batch fails and the run with it.
+The advisory lock is held on a control connection for the whole run (that is how the
+next starter knows a local run is alive); batches go over a second connection, so a
+reconnect after a dropped connection keeps the lock.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from polaretl import db
-from polaretl.errors import PolaretlError, RunFailedError, RunLockedError
+from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.load.base import Connection, LoadContext
-from polaretl.record import checkpoints, runs
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.redact import redact_text
+from polaretl.run.begin import (
+    begin_run,
+    prepare_stages,
+    record_slices,
+    refused,
+    release_advisory_lock,
+    start_fresh_if_needed,
+    try_advisory_lock,
+)
 from polaretl.run.finish import finish
-from polaretl.run.slice import Progress, SliceStats, run_slice
+from polaretl.run.slice import Progress, execute_slice, run_totals
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
-
-
-def acquire_lock(conn: Connection, pipeline: str) -> None:
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"polaretl:run:{pipeline}",)
-    ).fetchone()
-    if not row or not row[0]:
-        raise RunLockedError(
-            f"Pipeline {pipeline!r} is already running (another process holds its lock). "
-            "Wait for it to finish, or see `polaretl runs " + pipeline + "`.",
-            pipeline=pipeline,
-        )
-
-
-def release_lock(conn: Connection, pipeline: str) -> None:
-    conn.execute(
-        "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"polaretl:run:{pipeline}",)
-    )
 
 
 def execute(
@@ -63,70 +51,62 @@ def execute(
     control = db.connect(url, autocommit=True)
     try:
         ensure_schema(control)
-        acquire_lock(control, pipeline.name)
+        if not try_advisory_lock(control, pipeline.name):
+            raise refused(pipeline.name)
         try:
-            return _locked_run(pipeline, control, url, full_refresh, progress, started)
+            run_id = begin_run(control, pipeline, executor="local", full_refresh=full_refresh)
+            return _run(
+                pipeline,
+                control,
+                url,
+                run_id.run_id,
+                run_id.resuming,
+                full_refresh,
+                progress,
+                started,
+            )
         finally:
             if not control.closed:
-                try:
-                    release_lock(control, pipeline.name)
-                except psycopg.Error:
-                    pass  # the lock goes with the session anyway
+                release_advisory_lock(control, pipeline.name)
     finally:
         control.close()
 
 
-def _locked_run(
+def _run(
     pipeline: Pipeline,
     control: Connection,
     url: str,
+    run_id: int,
+    resuming: bool,
     full_refresh: bool,
     progress: Progress | None,
     started: float,
 ) -> RunResult:
-    runs.fail_stale_runs(control, pipeline.name)
-    resuming = not full_refresh and runs.last_failed_run(control, pipeline.name) is not None
-    run_id = runs.start_run(control, pipeline.name, executor="local", full_refresh=full_refresh)
-    total = SliceStats()
     data: Connection | None = None
     try:
         data = db.connect(url, autocommit=True)
         ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
-        pipeline.loader.prepare(data, pipeline.output_schema(), ctx)
-        pipeline.validator.begin_run(data, ctx)
-        if full_refresh or (not resuming and pipeline.replaces()):
-            with data.transaction():
-                checkpoints.forget(data, pipeline.name)
-                pipeline.loader.start_fresh(data, ctx)
+        prepare_stages(data, pipeline, ctx)
+        start_fresh_if_needed(data, pipeline, ctx, full_refresh=full_refresh, resuming=resuming)
         slices = pipeline.extractor.slices()
-        positions = checkpoints.latest_all(data, pipeline.name)
+        record_slices(data, run_id, slices)
         for name in slices:
-            state = positions.get(name, checkpoints.Position(0, None, None))
-            total.add(
-                run_slice(
-                    pipeline, data, url, run_id=run_id, slice=name, state=state, progress=progress
-                )
-            )
-        total.timings["total"] = time.perf_counter() - started
-        finish(
-            control,
-            pipeline,
-            run_id,
-            status="succeeded",
-            timings=total.timings,
-            metrics=_metrics(total, len(slices)),
-        )
+            execute_slice(pipeline, data, url, run_id=run_id, slice=name, progress=progress)
+        timings, metrics = run_totals(control, run_id)
+        timings["total"] = time.perf_counter() - started
+        finish(control, pipeline, run_id, status="succeeded", timings=timings, metrics=metrics)
     except BaseException as exc:
-        total.timings["total"] = time.perf_counter() - started
-        message = redact_text(_describe(exc))
+        message = redact_text(describe(exc))
         try:
+            timings, metrics = run_totals(control, run_id)
+            timings["total"] = time.perf_counter() - started
             finish(
                 control,
                 pipeline,
                 run_id,
                 status="failed",
-                timings=total.timings,
-                metrics=_metrics(total, None),
+                timings=timings,
+                metrics=metrics,
                 error=message,
                 traceback=redact_text("".join(traceback.format_exception(exc, limit=-8))),
             )
@@ -142,22 +122,11 @@ def _locked_run(
     finally:
         if data is not None:
             data.close()
-    result = RunResult.fetch(control, run_id)
-    return result
+    return RunResult.fetch(control, run_id)
 
 
-def _metrics(stats: SliceStats, slices: int | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "written": stats.written,
-        "deduplicated": stats.deduplicated,
-        "bytes_read": stats.bytes_read,
-    }
-    if slices is not None:
-        out["slices"] = slices
-    return out
-
-
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An exception as one line for run records."""
     if isinstance(exc, PolaretlError):
         return str(exc)
     text = str(exc).strip()

@@ -9,6 +9,9 @@ whole batch or none of it, and the next run resumes after the last commit.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -29,6 +32,8 @@ from polaretl.errors import TransientLoadError
 from polaretl.extract.base import Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record import checkpoints, quarantine, runs
+from polaretl.record.checkpoints import CheckpointConflictError
+from polaretl.redact import redact_text
 from polaretl.run.prefetch import prefetch
 from polaretl.transform import apply
 from polaretl.validate.base import Split
@@ -215,3 +220,110 @@ def _reconnect(conn: Connection, url: str) -> Connection:
     except psycopg.Error:
         pass
     return db.connect(url, autocommit=True)
+
+
+@dataclass(frozen=True)
+class SliceOutcome:
+    """How one attempt at a slice ended: succeeded, failed, duplicate (another copy of
+    the same task committed first and owns the slice) or abandoned (attempt cap)."""
+
+    slice: str
+    status: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slice": self.slice, "status": self.status, "error": self.error}
+
+
+def execute_slice(
+    pipeline: Pipeline,
+    conn: Connection,
+    url: str,
+    *,
+    run_id: int,
+    slice: str,
+    progress: Progress | None = None,
+    max_attempts: int | None = None,
+) -> SliceOutcome:
+    """One attempt at one slice, recorded in ``polaretl.slices``; the same code for both
+    executors. Raises what `run_slice` raises, after recording it."""
+    row = conn.execute(
+        "INSERT INTO polaretl.slices AS s (run_id, slice, status, attempts, started_at, "
+        "heartbeat_at, worker) VALUES (%s, %s, 'running', 1, now(), now(), %s) "
+        "ON CONFLICT (run_id, slice) DO UPDATE SET attempts = s.attempts + 1, "
+        "status = CASE WHEN s.status = 'succeeded' THEN s.status ELSE 'running' END, "
+        "started_at = now(), heartbeat_at = now(), worker = excluded.worker "
+        "RETURNING attempts",
+        (run_id, slice, f"{socket.gethostname()}:{os.getpid()}"),
+    ).fetchone()
+    attempts = int(row[0]) if row else 1
+    if max_attempts is not None and attempts > max_attempts:
+        error = (
+            f"Slice {slice!r} was started {attempts - 1} times and its worker died each "
+            f"time (attempt cap {max_attempts}); giving up. Look for a record or file that "
+            "crashes the process (out of memory?), fix it, and run again."
+        )
+        _end_slice(conn, run_id, slice, "failed", SliceStats(), error)
+        return SliceOutcome(slice, "abandoned", error)
+    state = checkpoints.latest(conn, pipeline.name, slice)
+    stats = SliceStats()
+    try:
+        stats = run_slice(
+            pipeline, conn, url, run_id=run_id, slice=slice, state=state, progress=progress
+        )
+    except CheckpointConflictError as exc:
+        return SliceOutcome(slice, "duplicate", str(exc))
+    except BaseException as exc:
+        try:
+            _end_slice(conn, run_id, slice, "failed", stats, redact_text(str(exc) or repr(exc)))
+        except psycopg.Error:
+            pass
+        raise
+    _end_slice(conn, run_id, slice, "succeeded", stats, None)
+    return SliceOutcome(slice, "succeeded")
+
+
+def _end_slice(
+    conn: Connection, run_id: int, slice: str, status: str, stats: SliceStats, error: str | None
+) -> None:
+    conn.execute(
+        "UPDATE polaretl.slices SET status = %s, finished_at = now(), error = %s, "
+        "processed = processed + %s, valid = valid + %s, rejected = rejected + %s, "
+        "loaded = loaded + %s, timings = %s, metrics = %s WHERE run_id = %s AND slice = %s",
+        (
+            status,
+            error,
+            stats.processed,
+            stats.valid,
+            stats.rejected,
+            stats.loaded,
+            json.dumps({k: round(v, 4) for k, v in stats.timings.items()}),
+            json.dumps(
+                {
+                    "written": stats.written,
+                    "deduplicated": stats.deduplicated,
+                    "bytes_read": stats.bytes_read,
+                    "batches": stats.batches,
+                }
+            ),
+            run_id,
+            slice,
+        ),
+    )
+
+
+def run_totals(conn: Connection, run_id: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Seconds per stage and metrics of a run, summed over its slices."""
+    rows = conn.execute(
+        "SELECT timings, metrics, status FROM polaretl.slices WHERE run_id = %s", (run_id,)
+    ).fetchall()
+    timings: dict[str, float] = defaultdict(float)
+    metrics: dict[str, Any] = defaultdict(int)
+    for slice_timings, slice_metrics, _ in rows:
+        for k, v in (slice_timings or {}).items():
+            timings[k] += float(v)
+        for k, v in (slice_metrics or {}).items():
+            metrics[k] += int(v)
+    metrics["slices"] = len(rows)
+    metrics["slices_failed"] = sum(1 for r in rows if r[2] == "failed")
+    return dict(timings), dict(metrics)

@@ -1,0 +1,111 @@
+"""The start of a run, whatever executes it: the run lock, stale runs, the run row.
+
+The lock is the run row itself: a unique partial index allows one ``running`` run per
+pipeline, across processes and machines. A session advisory lock serialises starters
+(and, for the local executor, is held for the whole run, which is how a local run is
+known to be alive). A ``running`` run is stale — its process died — when it is local
+and nobody holds the advisory lock, or when it is a Celery run whose heartbeat is older
+than `stale_after` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from polaretl.errors import RunLockedError
+from polaretl.load.base import Connection, LoadContext
+from polaretl.record import checkpoints, runs
+
+if TYPE_CHECKING:
+    from polaretl.pipeline import Pipeline
+
+#: Seconds without a heartbeat after which a Celery run counts as dead.
+STALE_AFTER = float(os.environ.get("POLARETL_STALE_AFTER", 3600))
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: int
+    resuming: bool
+
+
+def lock_key(pipeline: str) -> str:
+    return f"polaretl:run:{pipeline}"
+
+
+def try_advisory_lock(conn: Connection, pipeline: str) -> bool:
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (lock_key(pipeline),)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def release_advisory_lock(conn: Connection, pipeline: str) -> None:
+    try:
+        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (lock_key(pipeline),))
+    except psycopg.Error:
+        pass  # the lock goes with the session anyway
+
+
+def refused(pipeline: str) -> RunLockedError:
+    return RunLockedError(
+        f"Pipeline {pipeline!r} is already running (another run holds its lock). Wait for it "
+        f"to finish, or see `polaretl runs {pipeline}`.",
+        pipeline=pipeline,
+    )
+
+
+def begin_run(
+    control: Connection,
+    pipeline: Pipeline,
+    *,
+    executor: str,
+    full_refresh: bool,
+    stale_after: float = STALE_AFTER,
+) -> Started:
+    """Fail stale runs and insert this run as ``running``; the caller holds the pipeline's
+    advisory lock. Raises `RunLockedError` when a live run exists."""
+    control.execute(
+        "UPDATE polaretl.runs SET status = 'failed', finished_at = now(), error = %s "
+        "WHERE pipeline = %s AND status = 'running' AND (executor = 'local' "
+        "OR heartbeat_at < now() - make_interval(secs => %s))",
+        (runs.STALE_ERROR, pipeline.name, stale_after),
+    )
+    resuming = not full_refresh and runs.last_failed_run(control, pipeline.name) is not None
+    try:
+        run_id = runs.start_run(
+            control, pipeline.name, executor=executor, full_refresh=full_refresh
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise refused(pipeline.name) from exc
+    return Started(run_id, resuming)
+
+
+def prepare_stages(data: Connection, pipeline: Pipeline, ctx: LoadContext) -> None:
+    """Once per process and run: create/check the target, let the validator load what it
+    needs. Idempotent, so every Celery slice task calls it too."""
+    pipeline.loader.prepare(data, pipeline.output_schema(), ctx)
+    pipeline.validator.begin_run(data, ctx)
+
+
+def start_fresh_if_needed(
+    data: Connection, pipeline: Pipeline, ctx: LoadContext, *, full_refresh: bool, resuming: bool
+) -> None:
+    """A full refresh (or a replace run that does not resume) forgets the checkpoints and
+    lets the loader empty its target, in one transaction."""
+    if full_refresh or (not resuming and pipeline.replaces()):
+        with data.transaction():
+            checkpoints.forget(data, pipeline.name)
+            pipeline.loader.start_fresh(data, ctx)
+
+
+def record_slices(conn: Connection, run_id: int, slices: list[str]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO polaretl.slices (run_id, slice) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(run_id, s) for s in slices],
+        )
