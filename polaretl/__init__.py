@@ -3,7 +3,7 @@
 ``import polaretl as pe``; see the README for a tour.
 """
 
-from polaretl.api import quarantine, runs
+from polaretl.api import quarantine, runs, submit, wait
 from polaretl.errors import (
     ConfigError,
     ContractError,
@@ -53,4 +53,6 @@ __all__ = [
     "Validator",
     "quarantine",
     "runs",
+    "submit",
+    "wait",
 ]

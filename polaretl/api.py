@@ -8,6 +8,7 @@ import polars as pl
 
 from polaretl import db
 from polaretl.record import quarantine as _quarantine
+from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 
 _RUN_COLUMNS = (
@@ -51,3 +52,39 @@ def quarantine(
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         return _quarantine.read(conn, pipeline, status=status, run_id=run_id)
+
+
+def submit(
+    pipeline: str,
+    *,
+    project: str | Path = ".",
+    full_refresh: bool = False,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> int:
+    """Start a run of the workspace's pipeline on the Celery workers; return its run id.
+
+    Follow it with `wait(run_id)` (or ``polaretl show RUN_ID``).
+    """
+    from polaretl.run.dispatch import submit as _submit
+
+    return _submit(
+        pipeline,
+        project=project,
+        full_refresh=full_refresh,
+        database_url=database_url,
+        redis_url=redis_url,
+    )
+
+
+def wait(
+    run_id: int,
+    *,
+    timeout: float | None = None,
+    database_url: str | None = None,
+    workspace: str | Path = ".",
+) -> RunResult:
+    """Block until a run has finished; return its `RunResult`."""
+    from polaretl.run.dispatch import wait as _wait
+
+    return _wait(run_id, timeout=timeout, database_url=database_url, workspace=workspace)

@@ -55,6 +55,15 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _redis(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--redis-url",
+        envvar="POLARETL_REDIS_URL",
+        default=None,
+        help="Celery broker and live state (default: the embedded Redis under .polaretl/).",
+    )(fn)
+
+
 def _fail(exc: PolaretlError) -> None:
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     sys.exit(1)
@@ -74,6 +83,7 @@ def main() -> None:
 @click.option("--full-refresh", is_flag=True, help="Ignore checkpoints; read every source anew.")
 @click.option("--no-wait", is_flag=True, help="With --executor celery: print the run id, return.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_redis
 @_common
 def run(
     name: str,
@@ -83,17 +93,21 @@ def run(
     as_json: bool,
     project: str | None,
     database_url: str | None,
+    redis_url: str | None,
 ) -> None:
     """Run pipeline NAME once; exit 0 when it succeeded, 1 when it failed."""
     settings = _Settings(project, database_url)
     try:
         pipeline = get_pipeline(settings.root, name)
-        if executor != "local":
-            raise PolaretlError(
-                "The celery executor is not available in this version; use --executor local."
-            )
         url = settings.url()
-        result = _run_with_progress(pipeline, url, full_refresh, quiet=as_json)
+        if executor == "celery":
+            result = _run_on_celery(
+                settings, pipeline, url, redis_url, full_refresh, no_wait=no_wait, quiet=as_json
+            )
+            if result is None:
+                return
+        else:
+            result = _run_with_progress(pipeline, url, full_refresh, quiet=as_json)
     except RunFailedError as exc:
         if as_json:
             out.print_json(
@@ -143,6 +157,134 @@ def _run_with_progress(pipeline: Any, url: str, full_refresh: bool, *, quiet: bo
             )
 
         return pipeline.run(database_url=url, full_refresh=full_refresh, progress=progress)  # type: ignore[no-any-return]
+
+
+def _run_on_celery(
+    settings: _Settings,
+    pipeline: Any,
+    url: str,
+    redis_url: str | None,
+    full_refresh: bool,
+    *,
+    no_wait: bool,
+    quiet: bool,
+) -> RunResult | None:
+    from polaretl.run import progress as live
+    from polaretl.run.celery_app import ensure_configured
+    from polaretl.run.dispatch import submit, wait
+
+    app = ensure_configured(settings.root, redis_url)
+    run_id = submit(
+        pipeline.name,
+        project=settings.root,
+        database_url=url,
+        redis_url=redis_url,
+        full_refresh=full_refresh,
+    )
+    if no_wait:
+        if quiet:
+            out.print_json(json.dumps({"run_id": run_id, "status": "running"}))
+        else:
+            out.print(f"submitted run {run_id}; follow it with: polaretl show {run_id}")
+        return None
+    if quiet or not console.is_terminal:
+        return wait(run_id, database_url=url)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{pipeline.name} (run {run_id})", total=None, info="queued")
+        while True:
+            try:
+                return wait(run_id, timeout=0.5, database_url=url)
+            except TimeoutError:
+                slices = live.read(app.conf.broker_url, run_id)
+                rows = sum(s["processed"] for s in slices.values())
+                bar.update(task, info=f"{rows:,} rows in {len(slices)} slices")
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default=None,
+    help="Comma-separated queues (default: all the workspace's pipelines' queues).",
+)
+@click.option("--concurrency", type=int, default=None, help="Worker processes (default: cores).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@_redis
+@_common
+def worker(
+    queues: str | None,
+    concurrency: int | None,
+    loglevel: str,
+    project: str | None,
+    database_url: str | None,
+    redis_url: str | None,
+) -> None:
+    """A Celery worker for the workspace's pipelines."""
+    from polaretl.run.celery_app import DEFAULT_QUEUE, ensure_configured
+
+    settings = _Settings(project, database_url)
+    try:
+        root = settings.root
+        pipelines = load_pipelines(root)
+        # the worker's processes find the workspace and the database in their environment,
+        # so tasks carry neither (nor any secret)
+        os.environ["POLARETL_PROJECT"] = str(root)
+        os.environ["POLARETL_DATABASE_URL"] = settings.url()
+        app = ensure_configured(root, redis_url)
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    names = queues or ",".join(
+        sorted({p.queue or DEFAULT_QUEUE for p in pipelines.values()} | {DEFAULT_QUEUE})
+    )
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--queues={names}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        f"--hostname=polaretl-{os.getpid()}@%h",
+    ]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    app.worker_main(argv)
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+@_redis
+@_common
+def beat(
+    loglevel: str, project: str | None, database_url: str | None, redis_url: str | None
+) -> None:
+    """The scheduler: starts runs of the workspace's pipelines that have a schedule."""
+    from polaretl.run.beat import beat_schedule
+    from polaretl.run.celery_app import ensure_configured
+
+    settings = _Settings(project, database_url)
+    try:
+        root = settings.root
+        schedule = beat_schedule(load_pipelines(root).values())
+        app = ensure_configured(root, redis_url)
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    app.conf.beat_schedule = schedule
+    state = root / ".polaretl" / f"celerybeat-schedule-{os.getpid()}"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"beat: {len(schedule)} scheduled pipeline(s): "
+        + ", ".join(k.split(":", 1)[1] for k in schedule),
+        highlight=False,
+    )
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={state}"])
 
 
 @main.command("list")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from polaretl.alerts.evaluate import evaluate_run
 from polaretl.load.base import Connection
 from polaretl.record import runs
 
@@ -47,4 +48,19 @@ def finish(
 
 
 def after_run(conn: Connection, pipeline: Pipeline, run_id: int) -> None:
-    """Hooks evaluated once a run is recorded (alert rules)."""
+    """Hooks evaluated once a run is recorded: the pipeline's alert rules.
+
+    Never raises (but for KeyboardInterrupt and SystemExit, so Ctrl-C still stops the
+    process): the run's outcome is already recorded, and an alert that cannot be
+    evaluated or sent is logged (and its channel errors recorded in ``polaretl.alerts``),
+    not turned into a failed run.
+    """
+    if not getattr(pipeline, "alerts", None):
+        return
+    try:
+        fired = evaluate_run(conn, pipeline, run_id)
+    except Exception:  # noqa: BLE001 - see the docstring: alerts never fail a run
+        log.exception("alerts of %s could not be evaluated for run %s", pipeline.name, run_id)
+        return
+    for alert in fired:
+        log.info("alert %s fired for run %s: %s", alert.rule, run_id, alert.channels)

