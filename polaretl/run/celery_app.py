@@ -179,7 +179,10 @@ def dispatch(pipe: Pipeline, run_id: int, slices: list[str]) -> None:
         chain(*(slice_task.si(pipe.name, run_id, s).set(queue=queue) for s in lane))
         for lane in lanes
     ]
-    chord(header)(finalize_task.si(None, pipe.name, run_id).set(queue=queue))
+    pending = chord(header)(finalize_task.si(None, pipe.name, run_id).set(queue=queue))
+    # the run is followed in PostgreSQL, not through Celery's result: let it go now,
+    # while the interpreter is alive (its finaliser talks to Redis)
+    del pending
 
 
 def ensure_configured(workspace: str | Path = ".", redis_url: str | None = None) -> Celery:
