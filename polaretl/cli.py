@@ -19,7 +19,7 @@ from polaretl import db
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
-from polaretl.workspace import find_root, get_pipeline, load_pipelines
+from polaretl.workspace import find_root, get_pipeline, load_errors, load_pipelines
 
 console = Console(stderr=True)
 out = Console()
@@ -231,7 +231,9 @@ def worker(
     settings = _Settings(project, database_url)
     try:
         root = settings.root
-        pipelines = load_pipelines(root)
+        pipelines = load_pipelines(root, strict=False)
+        for problem in load_errors(root):
+            console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
         # the worker's processes find the workspace and the database in their environment,
         # so tasks carry neither (nor any secret)
         os.environ["POLARETL_PROJECT"] = str(root)
@@ -271,7 +273,7 @@ def beat(
     settings = _Settings(project, database_url)
     try:
         root = settings.root
-        schedule = beat_schedule(load_pipelines(root).values())
+        schedule = beat_schedule(load_pipelines(root, strict=False).values())
         app = ensure_configured(root, redis_url)
     except PolaretlError as exc:
         _fail(exc)
@@ -294,7 +296,9 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
     """The workspace's pipelines, their schedules and last status."""
     settings = _Settings(project, database_url)
     try:
-        pipelines = load_pipelines(settings.root)
+        pipelines = load_pipelines(settings.root, strict=False)
+        for problem in load_errors(settings.root):
+            console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
         last: dict[str, tuple[Any, ...]] = {}
         if pipelines:
             with db.connect(settings.url(), autocommit=True) as conn:

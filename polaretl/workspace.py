@@ -12,6 +12,7 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from polaretl.errors import ConfigError, PipelineNotFoundError
 from polaretl.pipeline import Pipeline
@@ -29,34 +30,37 @@ def find_root(start: str | Path = ".") -> Path:
     )
 
 
-def load_pipelines(root: str | Path) -> dict[str, Pipeline]:
-    """Every pipeline defined in ``ROOT/connectors/*.py``, by name."""
-    root = Path(root).resolve()
+def load_pipelines(root: str | Path, *, strict: bool = True) -> dict[str, Pipeline]:
+    """Every pipeline defined in ``ROOT/connectors/*.py``, by name.
+
+    With `strict`, a connector that fails to import is an error; without, it is skipped
+    and its error kept in `load_errors` (so one broken connector does not stop the
+    others from running).
+    """
+    pipelines, errors = _load(Path(root).resolve())
+    if errors and strict:
+        raise errors[0]
+    return pipelines
+
+
+def load_errors(root: str | Path) -> list[ConfigError]:
+    """The connectors of the workspace that fail to import, as errors."""
+    return _load(Path(root).resolve())[1]
+
+
+def _load(root: Path) -> tuple[dict[str, Pipeline], list[ConfigError]]:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     found: dict[str, Pipeline] = {}
+    errors: list[ConfigError] = []
     for path in sorted((root / "connectors").glob("*.py")):
         if path.name.startswith("_"):
             continue
-        module_name = f"connectors.{path.stem}"
-        module = sys.modules.get(module_name)
-        if module is None or getattr(module, "__file__", None) != str(path):
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                sys.modules.pop(module_name, None)
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
-                raise ConfigError(
-                    f"Cannot load {path.relative_to(root)}: {type(exc).__name__}: {exc} "
-                    f"(at {Path(frame.filename).name}:{frame.lineno}). Fix the connector or "
-                    "the contract it imports.",
-                    file=str(path),
-                    line=frame.lineno,
-                ) from exc
+        try:
+            module = _import(root, path)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         for value in vars(module).values():
             if isinstance(value, Pipeline):
                 other = found.get(value.name)
@@ -66,18 +70,44 @@ def load_pipelines(root: str | Path) -> dict[str, Pipeline]:
                         "pipeline names must be unique in a workspace."
                     )
                 found[value.name] = value
-    return found
+    return found, errors
+
+
+def _import(root: Path, path: Path) -> Any:
+    module_name = f"connectors.{path.stem}"
+    module = sys.modules.get(module_name)
+    if module is not None and getattr(module, "__file__", None) == str(path):
+        return module
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise ConfigError(
+            f"Cannot load {path.relative_to(root)}: {type(exc).__name__}: {exc} "
+            f"(at {Path(frame.filename).name}:{frame.lineno}). Fix the connector or "
+            "the contract it imports.",
+            file=str(path),
+            line=frame.lineno,
+        ) from exc
+    return module
 
 
 def get_pipeline(root: str | Path, name: str) -> Pipeline:
     """The pipeline called `name`, or an error that suggests close names."""
-    pipelines = load_pipelines(root)
+    pipelines, errors = _load(Path(root).resolve())
     if name in pipelines:
         return pipelines[name]
     close = difflib.get_close_matches(name, list(pipelines), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     known = ", ".join(sorted(pipelines)) or "none"
+    broken = "".join(f" It may be in a connector that does not load: {e}" for e in errors)
     raise PipelineNotFoundError(
-        f"No pipeline named {name!r} in {Path(root) / 'connectors'}.{hint} (pipelines: {known})",
+        f"No pipeline named {name!r} in {Path(root) / 'connectors'}.{hint} "
+        f"(pipelines: {known}).{broken}",
         name=name,
     )

@@ -23,8 +23,14 @@ def workspace(tmp_path):
 
 
 def cli(*args):
+    """Exit code and stdout (JSON goes there); messages and warnings go to stderr."""
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout
+
+
+def cli_messages(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout + result.stderr
 
 
 def test_run_list_runs_show(workspace, database_url):
@@ -48,19 +54,23 @@ def test_run_list_runs_show(workspace, database_url):
 
 
 def test_unknown_pipeline_suggests_names(workspace, database_url):
-    code, out = cli("run", "order", "--project", str(workspace), "--database-url", database_url)
+    code, out = cli_messages(
+        "run", "order", "--project", str(workspace), "--database-url", database_url
+    )
     assert code == 1 and "Did you mean orders?" in out
 
 
 def test_failed_run_exits_1_and_names_the_run(workspace, database_url):
     (workspace / "data" / "orders").rename(workspace / "data" / "gone")
-    code, out = cli("run", "orders", "--project", str(workspace), "--database-url", database_url)
+    code, out = cli_messages(
+        "run", "orders", "--project", str(workspace), "--database-url", database_url
+    )
     assert code == 1 and "No file matches" in out
 
 
 def test_unreachable_database_is_a_clear_error_with_the_password_hidden(workspace):
     url = "postgresql://bob:hunter2@127.0.0.1:1/nowhere"
-    code, out = cli("runs", "--project", str(workspace), "--database-url", url)
+    code, out = cli_messages("runs", "--project", str(workspace), "--database-url", url)
     assert code == 1 and "Cannot connect to PostgreSQL" in out
     assert "hunter2" not in out and "bob:***@127.0.0.1:1" in out
 
