@@ -289,6 +289,21 @@ def beat(
     app.start(["beat", f"--loglevel={loglevel}", f"--schedule={state}"])
 
 
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """A new workspace in DIRECTORY with an example contract, connector and data."""
+    from polaretl.init import init_workspace
+
+    try:
+        made = init_workspace(directory)
+    except PolaretlError as exc:
+        _fail(exc)
+        return
+    out.print(f"created {directory} ({len(made)} files). Next:", highlight=False)
+    out.print(f"  cd {directory} && polaretl run orders", highlight=False)
+
+
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @_common
