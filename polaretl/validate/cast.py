@@ -57,9 +57,15 @@ def text_cast(expr: pl.Expr, dtype: pl.DataType, fmt: str | None = None) -> pl.E
             .otherwise(pl.lit(None, dtype=pl.Boolean))
         )
     if isinstance(dtype, pl.Datetime):
-        return trimmed.str.to_datetime(
-            fmt, time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=False
+        # Parse in UTC: a value with an offset or "Z" is converted, a value without one
+        # is read as UTC; then give the contract's zone (or none: naive UTC). Parsing
+        # straight into a naive dtype would raise on the first value with an offset.
+        parsed = trimmed.str.to_datetime(
+            fmt, time_unit=dtype.time_unit, time_zone="UTC", strict=False
         )
+        if dtype.time_zone is None:
+            return parsed.dt.replace_time_zone(None)
+        return parsed.dt.convert_time_zone(dtype.time_zone)
     if isinstance(dtype, pl.Date):
         return trimmed.str.to_date(fmt, strict=False)
     if isinstance(dtype, pl.Time):
