@@ -16,8 +16,22 @@ from polaretl.errors import (
     RunFailedError,
     RunLockedError,
 )
-from polaretl.extract.base import Chunk, Extractor
-from polaretl.extract.csv import CsvExtractor
+from polaretl.extract import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    Chunk,
+    CsvExtractor,
+    CursorPaginator,
+    Extractor,
+    LinkHeaderPaginator,
+    NextUrlPaginator,
+    OAuth2ClientCredentials,
+    OffsetPaginator,
+    PageNumberPaginator,
+    Paginator,
+    RestExtractor,
+)
 from polaretl.load.base import Loader
 from polaretl.load.postgres import Mode, PostgresLoader
 from polaretl.pipeline import Pipeline
@@ -29,22 +43,33 @@ from polaretl.validate.contract import ContractValidator
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
     "Chunk",
     "ConfigError",
     "ContractError",
     "ContractValidator",
     "CopyError",
     "CsvExtractor",
+    "CursorPaginator",
     "ExtractError",
     "Extractor",
+    "LinkHeaderPaginator",
     "LoadError",
     "Loader",
     "Mode",
+    "NextUrlPaginator",
+    "OAuth2ClientCredentials",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "Paginator",
     "Pipeline",
     "PipelineNotFoundError",
     "PolaretlError",
     "PostgresLoader",
     "RecordError",
+    "RestExtractor",
     "RunFailedError",
     "RunLockedError",
     "RunResult",

@@ -1,0 +1,34 @@
+"""Sources: every extractor polaretl ships, one module each."""
+
+from polaretl.extract.base import Chunk, Extractor
+from polaretl.extract.csv import CsvExtractor
+from polaretl.extract.rest import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    CursorPaginator,
+    LinkHeaderPaginator,
+    NextUrlPaginator,
+    OAuth2ClientCredentials,
+    OffsetPaginator,
+    PageNumberPaginator,
+    Paginator,
+    RestExtractor,
+)
+
+__all__ = [
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
+    "Chunk",
+    "CsvExtractor",
+    "CursorPaginator",
+    "Extractor",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "OAuth2ClientCredentials",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "Paginator",
+    "RestExtractor",
+]
