@@ -2,6 +2,8 @@
 
 from polaretl.extract.base import Chunk, Extractor
 from polaretl.extract.csv import CsvExtractor
+from polaretl.extract.ndjson import NdjsonExtractor
+from polaretl.extract.parquet import ParquetExtractor
 from polaretl.extract.rest import (
     ApiKeyAuth,
     BasicAuth,
@@ -15,6 +17,7 @@ from polaretl.extract.rest import (
     Paginator,
     RestExtractor,
 )
+from polaretl.extract.xml import XmlExtractor
 
 __all__ = [
     "ApiKeyAuth",
@@ -25,10 +28,13 @@ __all__ = [
     "CursorPaginator",
     "Extractor",
     "LinkHeaderPaginator",
+    "NdjsonExtractor",
     "NextUrlPaginator",
     "OAuth2ClientCredentials",
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",
+    "ParquetExtractor",
     "RestExtractor",
+    "XmlExtractor",
 ]
