@@ -32,7 +32,9 @@ from polaretl.extract import (
     PageNumberPaginator,
     Paginator,
     ParquetExtractor,
+    PgDumpExtractor,
     RestExtractor,
+    SqlExtractor,
     XmlExtractor,
 )
 from polaretl.load.base import Loader
@@ -69,6 +71,7 @@ __all__ = [
     "PageNumberPaginator",
     "Paginator",
     "ParquetExtractor",
+    "PgDumpExtractor",
     "Pipeline",
     "PipelineNotFoundError",
     "PolaretlError",
@@ -79,6 +82,7 @@ __all__ = [
     "RunLockedError",
     "RunResult",
     "Split",
+    "SqlExtractor",
     "Transformer",
     "Validator",
     "XmlExtractor",

@@ -4,6 +4,7 @@ from polaretl.extract.base import Chunk, Extractor
 from polaretl.extract.csv import CsvExtractor
 from polaretl.extract.ndjson import NdjsonExtractor
 from polaretl.extract.parquet import ParquetExtractor
+from polaretl.extract.pgdump import PgDumpExtractor
 from polaretl.extract.rest import (
     ApiKeyAuth,
     BasicAuth,
@@ -17,6 +18,7 @@ from polaretl.extract.rest import (
     Paginator,
     RestExtractor,
 )
+from polaretl.extract.sql import SqlExtractor
 from polaretl.extract.xml import XmlExtractor
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "PageNumberPaginator",
     "Paginator",
     "ParquetExtractor",
+    "PgDumpExtractor",
     "RestExtractor",
+    "SqlExtractor",
     "XmlExtractor",
 ]
