@@ -49,8 +49,11 @@ def load_errors(root: str | Path) -> list[ConfigError]:
 
 
 def _load(root: Path) -> tuple[dict[str, Pipeline], list[ConfigError]]:
-    if str(root) not in sys.path:
+    if sys.path[:1] != [str(root)]:
+        if str(root) in sys.path:
+            sys.path.remove(str(root))
         sys.path.insert(0, str(root))
+    _forget_other_workspace(root)
     found: dict[str, Pipeline] = {}
     errors: list[ConfigError] = []
     for path in sorted((root / "connectors").glob("*.py")):
@@ -71,6 +74,18 @@ def _load(root: Path) -> tuple[dict[str, Pipeline], list[ConfigError]]:
                     )
                 found[value.name] = value
     return found, errors
+
+
+def _forget_other_workspace(root: Path) -> None:
+    """If another workspace's ``contracts``/``connectors`` packages were imported in this
+    process (a notebook or a test that loads two workspaces), drop them from the module
+    cache so this workspace's own are imported; objects already made keep working."""
+    for package in ("contracts", "connectors"):
+        module = sys.modules.get(package)
+        paths = [Path(p).resolve() for p in getattr(module, "__path__", [])]
+        if module is not None and root / package not in paths:
+            for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+                del sys.modules[name]
 
 
 def _import(root: Path, path: Path) -> Any:
