@@ -3,7 +3,30 @@
 ``import polaretl as pe``; see the README for a tour.
 """
 
-from polaretl.api import quarantine, runs, submit, wait
+from polaretl.alerts import (
+    Apprise,
+    Channel,
+    Duration,
+    Email,
+    FailureRate,
+    Log,
+    Rule,
+    RunFailed,
+    SchemaChange,
+    Slack,
+    VolumeDrop,
+    Webhook,
+)
+from polaretl.api import (
+    discard,
+    lineage,
+    quarantine,
+    replay,
+    runs,
+    schema_history,
+    submit,
+    wait,
+)
 from polaretl.errors import (
     ConfigError,
     ContractError,
@@ -38,7 +61,7 @@ from polaretl.extract import (
     XmlExtractor,
 )
 from polaretl.load.base import Loader
-from polaretl.load.postgres import Mode, PostgresLoader
+from polaretl.load.postgres import Mode, OnDuplicate, PostgresLoader
 from polaretl.pipeline import Pipeline
 from polaretl.record.result import RunResult
 from polaretl.transform import Transformer
@@ -49,8 +72,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApiKeyAuth",
+    "Apprise",
     "BasicAuth",
     "BearerAuth",
+    "Channel",
     "Chunk",
     "ConfigError",
     "ContractError",
@@ -58,16 +83,21 @@ __all__ = [
     "CopyError",
     "CsvExtractor",
     "CursorPaginator",
+    "Duration",
+    "Email",
     "ExtractError",
     "Extractor",
+    "FailureRate",
     "LinkHeaderPaginator",
     "LoadError",
     "Loader",
+    "Log",
     "Mode",
     "NdjsonExtractor",
     "NextUrlPaginator",
     "OAuth2ClientCredentials",
     "OffsetPaginator",
+    "OnDuplicate",
     "PageNumberPaginator",
     "Paginator",
     "ParquetExtractor",
@@ -78,16 +108,26 @@ __all__ = [
     "PostgresLoader",
     "RecordError",
     "RestExtractor",
+    "Rule",
+    "RunFailed",
     "RunFailedError",
     "RunLockedError",
     "RunResult",
+    "SchemaChange",
+    "Slack",
     "Split",
     "SqlExtractor",
     "Transformer",
     "Validator",
+    "VolumeDrop",
+    "Webhook",
     "XmlExtractor",
+    "discard",
+    "lineage",
     "quarantine",
+    "replay",
     "runs",
+    "schema_history",
     "submit",
     "wait",
 ]

@@ -304,6 +304,35 @@ def init(directory: str) -> None:
     out.print(f"  cd {directory} && polaretl run orders", highlight=False)
 
 
+@main.command("app")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 shares the app (set a password).",
+)
+@click.option("--port", default=8501, show_default=True)
+@click.option(
+    "--password",
+    envvar="POLARETL_APP_PASSWORD",
+    default=None,
+    help="Ask for this password before any page (prefer the env var).",
+)
+@_common
+def app_(
+    host: str, port: int, password: str | None, project: str | None, database_url: str | None
+) -> None:
+    """The Streamlit operations app: runs, quarantine, schemas, alerts."""
+    from polaretl.app import launch  # streamlit is heavy: only for this command
+
+    settings = _Settings(project, database_url)
+    try:
+        root = settings.root
+        sys.exit(launch(root, settings.url(), host=host, port=port, password=password))
+    except PolaretlError as exc:
+        _fail(exc)
+
+
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @_common
@@ -412,11 +441,16 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
                 "GROUP BY 1, 2 ORDER BY 3 DESC",
                 (run_id,),
             ).fetchall()
+            from polaretl.quality.report import lines as quality_lines
+            from polaretl.quality.report import run_quality
+
+            quality = run_quality(conn, run_id)
     except PolaretlError as exc:
         _fail(exc)
         return
     data = result.to_dict()
     data["rejections"] = [{"column": c, "check": k, "count": n} for c, k, n in reasons]
+    data["quality"] = quality
     if as_json:
         out.print_json(json.dumps(data, default=str))
         return
@@ -435,6 +469,8 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
             f"  rejected {item['count']:,}: {item['column'] or '-'} {item['check']}",
             highlight=False,
         )
+    for line in quality_lines(quality):
+        out.print(line, highlight=False)
     if result.error:
         out.print(f"[red]error:[/] {result.error}", highlight=False)
 
@@ -443,6 +479,10 @@ def _status(status: str) -> str:
     colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(status, "white")
     return f"[{colour}]{status}[/]"
 
+
+from polaretl.cli_quality import register as _register_quality  # noqa: E402
+
+_register_quality(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -39,6 +39,10 @@ class Pipeline:
         retries: attempts per batch on a transient database error.
         concurrency: slices in flight at once under the Celery executor.
         queue: the Celery queue this pipeline's tasks go to.
+        on_duplicate: a key that comes again in a later batch of the same run:
+            ``"last"`` (the last copy wins; the loader's default under upsert) or
+            ``"quarantine"`` (the first copy is loaded, later ones are quarantined).
+            Either way repeats are counted in the run's metrics (``run_duplicates``).
 
     Example:
         >>> import polaretl as pe
@@ -63,6 +67,7 @@ class Pipeline:
         retries: int = 3,
         concurrency: int = 1,
         queue: str | None = None,
+        on_duplicate: str | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise ConfigError(
@@ -93,6 +98,14 @@ class Pipeline:
         self.retries = retries
         self.concurrency = concurrency
         self.queue = queue
+        if on_duplicate is not None:  # the loader applies the policy, in the batch's txn
+            policy = getattr(loader, "duplicate_policy", None)
+            if policy is None:
+                raise ConfigError(
+                    f"Pipeline {name}: on_duplicate= needs a loader that applies it "
+                    f"(pe.PostgresLoader); {loader.describe()} does not."
+                )
+            loader.on_duplicate = policy(on_duplicate)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, {self.extractor.describe()} -> {self.loader.describe()})"

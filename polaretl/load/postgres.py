@@ -6,6 +6,16 @@ CSV COPY 4.2 s, ADBC 3.2 s. Upsert merges a temporary staging table with
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE (...) IS DISTINCT FROM (...)``, which skips
 rows the target already holds unchanged (4.4 s for an unchanged 1M re-run against
 11.3 s for a plain ON CONFLICT DO UPDATE and 8.9 s for MERGE).
+
+A key that comes again in a later batch of the same run follows `OnDuplicate`: the last
+copy wins (upsert's nature; counted in memory), or every copy after the first is
+refused and handed back in `KeyedLoadResult.refused` for the quarantine (the run's keys
+are claimed in ``polaretl.run_keys``, see `polaretl.record.repeats`).
+
+`prepare` evolves the target with the contract: a new contract column is added
+(nullable); a change that cannot load as is (a type the target cannot hold without
+loss, a nullable column the target holds NOT NULL, another key) fails the run before
+its first batch with the ``ALTER TABLE`` to run (`polaretl.quality.evolution`).
 """
 
 from __future__ import annotations
@@ -30,10 +40,13 @@ from polaretl.load.ddl import (
     qualified,
     split_table,
 )
+from polaretl.quality import evolution
+from polaretl.record import repeats
 from polaretl.redact import redact_text
 
 RUN_COLUMN = "_polaretl_run_id"
 _STAGE = "_polaretl_stage"
+_ROW = "_polaretl_row"
 
 
 class Mode(enum.StrEnum):
@@ -42,6 +55,28 @@ class Mode(enum.StrEnum):
     APPEND = "append"  # COPY straight into the target
     REPLACE = "replace"  # empty the target when a run starts afresh, then append
     UPSERT = "upsert"  # stage, then insert new keys and update changed rows
+
+
+class OnDuplicate(enum.StrEnum):
+    """What happens to a key that comes again later in the same run."""
+
+    LAST = "last"  # the last copy wins (upsert); repeats are counted
+    QUARANTINE = "quarantine"  # the first copy is loaded, later ones are quarantined
+
+
+@dataclass
+class KeyedLoadResult(LoadResult):
+    """A `LoadResult` with the batch's repeats of keys loaded earlier in the run.
+
+    Attributes:
+        refused: rows not loaded under ``on_duplicate="quarantine"`` (the loaded
+            frame's columns, lineage source included), for the batch's quarantine.
+        repeats: rows whose key an earlier batch of this run had loaded.
+    """
+
+    refused: pl.DataFrame | None = None
+    repeats: int = 0
+    key: tuple[str, ...] = ()
 
 
 @dataclass
@@ -59,6 +94,9 @@ class PostgresLoader(Loader):
         key: the primary key: a column name or a list of names (composite key).
             Required for ``upsert``.
         mode: ``"append"``, ``"replace"`` or ``"upsert"`` (or a `Mode`).
+        on_duplicate: a key that comes again later in the same run: ``"last"`` (the
+            last copy wins under upsert) or ``"quarantine"`` (the first copy is loaded,
+            later ones are quarantined); needs `key`. `Pipeline(on_duplicate=)` sets it.
 
     Example:
         >>> PostgresLoader("orders", key="order_id", mode="upsert").describe()
@@ -66,7 +104,11 @@ class PostgresLoader(Loader):
     """
 
     def __init__(
-        self, table: str, key: str | list[str] | None = None, mode: str | Mode = Mode.APPEND
+        self,
+        table: str,
+        key: str | list[str] | None = None,
+        mode: str | Mode = Mode.APPEND,
+        on_duplicate: str | OnDuplicate = OnDuplicate.LAST,
     ) -> None:
         try:
             self.mode = Mode(mode)
@@ -82,7 +124,25 @@ class PostgresLoader(Loader):
                 f"PostgresLoader({table!r}, mode='upsert') needs key=: the column(s) that "
                 "identify a row."
             )
+        self.on_duplicate = self.duplicate_policy(on_duplicate)
         self._target: _Target | None = None
+        self._seen = repeats.Seen()  # keys loaded in the run, to count repeats (last wins)
+
+    def duplicate_policy(self, value: str | OnDuplicate) -> OnDuplicate:
+        """Check an ``on_duplicate`` value for this loader (`Pipeline` sets it so too)."""
+        try:
+            policy = OnDuplicate(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"on_duplicate={value!r} is unknown: use one of "
+                f"{', '.join(p.value for p in OnDuplicate)}."
+            ) from exc
+        if policy is OnDuplicate.QUARANTINE and not self.key:
+            raise ConfigError(
+                f"on_duplicate='quarantine' needs a key: PostgresLoader({self.table!r}, "
+                "key=...) names the column(s) whose repeats are quarantined."
+            )
+        return policy
 
     def describe(self) -> str:
         on = f" on {', '.join(self.key)}" if self.key else ""
@@ -123,8 +183,11 @@ class PostgresLoader(Loader):
                             )
                         )
                 existing = self._columns(conn)
-                if self.mode is Mode.UPSERT:
-                    self._check_unique_key(conn)
+                evolution.check_columns(conn, self.table, data, existing, self.key, ctx.nullable)
+                if self.key:
+                    evolution.check_key(conn, self.table, self.key, upsert=self.mode is Mode.UPSERT)
+                if self.on_duplicate is OnDuplicate.QUARANTINE:
+                    repeats.forget_finished(conn)
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "prepare the target") from exc
         types = {n: existing[n] for n in data}
@@ -143,21 +206,6 @@ class PostgresLoader(Loader):
         ).fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
-    def _check_unique_key(self, conn: Connection) -> None:
-        row = conn.execute(
-            "SELECT 1 FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisunique "
-            "AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a "
-            "     WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) "
-            "  = (SELECT array_agg(k ORDER BY k) FROM unnest(%s::text[]) k)",
-            (qualified(self.table).as_string(conn), self.key),
-        ).fetchone()
-        if row is None:
-            cols = ", ".join(self.key)
-            raise ConfigError(
-                f"Table {self.table} has no primary key or unique index on ({cols}), which "
-                f"upsert needs. Run: ALTER TABLE {self.table} ADD PRIMARY KEY ({cols});"
-            )
-
     # -- once per batch, inside the batch's transaction -------------------------------
 
     def load(self, conn: Connection, frame: pl.DataFrame, ctx: LoadContext) -> LoadResult:
@@ -166,12 +214,9 @@ class PostgresLoader(Loader):
             raise LoadError("PostgresLoader.load called before prepare(); this is a bug.")
         if frame.height == 0:
             return LoadResult(0, 0)
-        deduplicated = 0
-        if self.mode is Mode.UPSERT:
-            before = frame.height
-            # several rows with one key in a batch: the last one wins, deterministically
-            frame = frame.unique(subset=self.key, keep="last", maintain_order=True)
-            deduplicated = before - frame.height
+        deduplicated, batch = 0, frame  # `batch`: the frame as given (a retry gives it again)
+        refuse = self.on_duplicate is OnDuplicate.QUARANTINE
+        refused: list[pl.DataFrame] = []
         frame = normalise(
             frame.select(
                 *target.columns,
@@ -181,10 +226,23 @@ class PostgresLoader(Loader):
                 else pl.lit(None, pl.String).alias(SOURCE_COLUMN),
             )
         )
+        if refuse:
+            # the first copy of a key in the batch may load; later copies are refused
+            first = frame.select(pl.struct(self.key).is_first_distinct()).to_series()
+            refused.append(frame.filter(~first))
+            frame = frame.filter(first).with_columns(
+                pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW)
+            )
+        elif self.mode is Mode.UPSERT:
+            before = frame.height
+            # several rows with one key in a batch: the last one wins, deterministically
+            frame = frame.unique(subset=self.key, keep="last", maintain_order=True)
+            deduplicated = before - frame.height
         try:
-            if self.mode is not Mode.UPSERT and target.direct:
+            if self.mode is not Mode.UPSERT and target.direct and not refuse:
                 _copy(conn, qualified(self.table), frame)
                 return LoadResult(frame.height, frame.height, deduplicated)
+            found: int | None = None
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
                     sql.Identifier(_STAGE),
@@ -197,8 +255,24 @@ class PostgresLoader(Loader):
             _copy(conn, sql.Identifier(_STAGE), frame)
             if self.mode is Mode.UPSERT:
                 conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(_STAGE)))
-            written = conn.execute(self._merge_sql(target, frame.columns)).rowcount
-            return LoadResult(frame.height, written, deduplicated)
+            if refuse:
+                rows = repeats.claim(conn, _STAGE, self.key, ctx.run_id, _ROW)
+                refused.append(frame.filter(pl.col(_ROW).is_in(rows)).drop(_ROW))
+                found, loaded = len(rows), frame.height - len(rows)
+            else:
+                if found is None:
+                    found = (
+                        self._seen.count(ctx.run_id, batch, frame.select(self.key))
+                        if self.mode is Mode.UPSERT
+                        else 0
+                    )
+                loaded = frame.height
+            columns = [c for c in frame.columns if c != _ROW]
+            written = conn.execute(self._merge_sql(target, columns)).rowcount
+            gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
+            return KeyedLoadResult(
+                loaded, written, deduplicated, refused=gone, repeats=found, key=tuple(self.key)
+            )
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "load a batch into") from exc
 

@@ -128,6 +128,46 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        # Rejections per run, column and check, for dashboards and alerts: one count per
+        # error (a record failing two checks counts once under each). Errors that are not
+        # tied to a column (a malformed CSV line) have column NULL.
+        """
+        CREATE VIEW polaretl.rejections AS
+        SELECT q.run_id,
+               q.pipeline,
+               e->>'column' AS "column",
+               e->>'check' AS "check",
+               count(*)::bigint AS count
+        FROM polaretl.quarantine q
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(q.errors) = 'array' THEN q.errors
+                 ELSE jsonb_build_array(q.errors) END
+        ) AS e
+        GROUP BY q.run_id, q.pipeline, e->>'column', e->>'check';
+        CREATE INDEX alerts_pipeline_rule_fired
+            ON polaretl.alerts (pipeline, rule, fired_at DESC);
+        CREATE INDEX schema_versions_run ON polaretl.schema_versions (run_id);
+        """,
+    ),
+    (
+        4,
+        # Data quality: a corrected version of a quarantined record (an edited export or
+        # the Python API; `raw` keeps what was received), the slice whose first chunk
+        # showed a schema change, and the keys loaded by the current run of a pipeline
+        # whose policy is on_duplicate="quarantine" (rows of finished runs are deleted
+        # when the next such run prepares its target).
+        """
+        ALTER TABLE polaretl.quarantine ADD COLUMN corrected jsonb;
+        ALTER TABLE polaretl.schema_versions ADD COLUMN source text;
+        CREATE TABLE polaretl.run_keys (
+            run_id  bigint NOT NULL,
+            key     text NOT NULL,
+            PRIMARY KEY (run_id, key)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -152,7 +192,7 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
             current = _read_version(conn)  # again, under the lock
             for version, ddl in MIGRATIONS:
                 if version > current:
-                    conn.execute(ddl)  # type: ignore[arg-type] - trusted, static DDL
+                    conn.execute(ddl)  # type: ignore[arg-type]  # trusted, static DDL
                     conn.execute(
                         "INSERT INTO polaretl.meta VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -34,7 +34,7 @@ from polaretl.run.begin import prepare_stages
 from polaretl.run.broker import resolve_url as resolve_redis
 from polaretl.run.finish import finish
 from polaretl.run.progress import RedisProgress
-from polaretl.run.slice import execute_slice, run_totals
+from polaretl.run.slice import Link, execute_slice, run_totals
 
 log = logging.getLogger("polaretl.celery")
 
@@ -91,22 +91,24 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
     try:
         pipe = _pipeline(pipeline)
         url = _database_url()
-        with db.connect(url, autocommit=True) as conn:
+        link = Link(url)
+        try:
             ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
-            prepare_stages(conn, pipe, ctx)
+            prepare_stages(link.conn, pipe, ctx)
             progress = RedisProgress(app.conf.broker_url, run_id, slice)
             outcome = execute_slice(
                 pipe,
-                conn,
-                url,
+                link,
                 run_id=run_id,
                 slice=slice,
                 progress=progress,
                 max_attempts=MAX_ATTEMPTS,
             )
-            conn.execute(
+            link.conn.execute(
                 "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
             )
+        finally:
+            link.close()
         return outcome.to_dict()
     except Exception as exc:  # recorded in polaretl.slices by execute_slice, reported here
         log.exception("slice %s of run %s failed", slice, run_id)

@@ -33,7 +33,7 @@ from polaretl.run.begin import (
     try_advisory_lock,
 )
 from polaretl.run.finish import finish
-from polaretl.run.slice import Progress, execute_slice, run_totals
+from polaretl.run.slice import Link, Progress, execute_slice, run_totals
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
@@ -82,16 +82,18 @@ def _run(
     progress: Progress | None,
     started: float,
 ) -> RunResult:
-    data: Connection | None = None
+    data: Link | None = None
     try:
-        data = db.connect(url, autocommit=True)
+        data = Link(url)
         ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
-        prepare_stages(data, pipeline, ctx)
-        start_fresh_if_needed(data, pipeline, ctx, full_refresh=full_refresh, resuming=resuming)
+        prepare_stages(data.conn, pipeline, ctx)
+        start_fresh_if_needed(
+            data.conn, pipeline, ctx, full_refresh=full_refresh, resuming=resuming
+        )
         slices = pipeline.extractor.slices()
-        record_slices(data, run_id, slices)
+        record_slices(data.conn, run_id, slices)
         for name in slices:
-            execute_slice(pipeline, data, url, run_id=run_id, slice=name, progress=progress)
+            execute_slice(pipeline, data, run_id=run_id, slice=name, progress=progress)
         timings, metrics = run_totals(control, run_id)
         timings["total"] = time.perf_counter() - started
         finish(control, pipeline, run_id, status="succeeded", timings=timings, metrics=metrics)

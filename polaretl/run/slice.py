@@ -31,7 +31,7 @@ from polaretl import db
 from polaretl.errors import TransientLoadError
 from polaretl.extract.base import Chunk
 from polaretl.load.base import Connection, LoadContext
-from polaretl.record import checkpoints, quarantine, runs
+from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
 from polaretl.record.checkpoints import CheckpointConflictError
 from polaretl.redact import redact_text
 from polaretl.run.prefetch import prefetch
@@ -74,6 +74,29 @@ class SliceStats:
             self.timings[stage] += seconds
 
 
+class Link:
+    """A slice's connection to the destination, replaced when it drops.
+
+    Batches retried after a dropped connection (or a restarted server) go over a new
+    one; everything after them uses `conn`, never a stale handle.
+    """
+
+    def __init__(self, url: str, conn: Connection | None = None) -> None:
+        self.url = url
+        self.conn = conn if conn is not None else db.connect(url, autocommit=True)
+
+    def reconnect(self) -> Connection:
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+        self.conn = db.connect(self.url, autocommit=True)
+        return self.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 @dataclass
 class _Prepared:
     chunk: Chunk
@@ -84,8 +107,7 @@ class _Prepared:
 
 def run_slice(
     pipeline: Pipeline,
-    conn: Connection,
-    url: str,
+    link: Link,
     *,
     run_id: int,
     slice: str,
@@ -118,7 +140,7 @@ def run_slice(
 
     for item in prefetch(prepared(), depth=1):
         seq += 1
-        conn = _commit_batch(pipeline, conn, url, ctx, slice, seq, item, stats)
+        _commit_batch(pipeline, link, ctx, slice, seq, item, stats)
         stats.processed += item.chunk.received
         stats.valid += item.split.valid.height
         stats.rejected += item.quarantined.height
@@ -139,19 +161,14 @@ def run_slice(
 
 def _commit_batch(
     pipeline: Pipeline,
-    conn: Connection,
-    url: str,
+    link: Link,
     ctx: LoadContext,
     slice: str,
     seq: int,
     item: _Prepared,
     stats: SliceStats,
-) -> Connection:
-    """Commit one batch; on a dropped connection reconnect and retry the same batch.
-
-    Returns the connection to use from now on (a new one after a reconnect).
-    """
-    current = conn
+) -> None:
+    """Commit one batch; on a dropped connection reconnect and retry the same batch."""
     for attempt in Retrying(
         retry=retry_if_exception_type(TransientLoadError),
         stop=stop_after_attempt(max(pipeline.retries, 1)),
@@ -160,15 +177,14 @@ def _commit_batch(
     ):
         with attempt:
             if attempt.retry_state.attempt_number > 1:
-                current = _reconnect(current, url)
+                link.reconnect()
             try:
-                _write_batch(pipeline, current, ctx, slice, seq, item, stats)
+                _write_batch(pipeline, link.conn, ctx, slice, seq, item, stats)
             except psycopg.OperationalError as exc:
                 raise TransientLoadError(
                     f"The database connection dropped while committing batch {seq} of "
                     f"{slice!r}; the batch was rolled back and is retried.",
                 ) from exc
-    return current
 
 
 def _write_batch(
@@ -182,11 +198,17 @@ def _write_batch(
 ) -> None:
     t0 = time.perf_counter()
     with conn.transaction():
+        # Data-quality hook: the slice's first batch records a change in the source's
+        # shape (columns, inferred types) in polaretl.schema_versions, committed with it.
+        if stats.batches == 0:
+            schema_versions.observe(conn, pipeline, ctx.run_id, item.chunk, slice)
         result = pipeline.loader.load(conn, item.frame, ctx)
         t1 = time.perf_counter()
-        quarantine.write(
-            conn, item.quarantined, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice
-        )
+        # Data-quality hook: rows the loader refused as repeats of keys this run already
+        # loaded (on_duplicate="quarantine") join the batch's quarantine (`moved` of them,
+        # counted as rejected, not valid); repeats are added to the run's metrics.
+        bad, moved = repeats.absorb(conn, ctx, item.chunk, item.quarantined, result)
+        quarantine.write(conn, bad, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice)
         checkpoints.commit(
             conn,
             ctx.pipeline,
@@ -196,16 +218,18 @@ def _write_batch(
             state=item.chunk.position,
             received=item.chunk.received,
             loaded=result.loaded,
-            rejected=item.quarantined.height,
+            rejected=bad.height,
         )
         runs.add_batch(
             conn,
             ctx.run_id,
             processed=item.chunk.received,
-            valid=item.split.valid.height,
-            rejected=item.quarantined.height,
+            valid=item.split.valid.height - moved,
+            rejected=bad.height,
             loaded=result.loaded,
         )
+    stats.valid -= moved  # run_slice adds the split's counts after the commit
+    stats.rejected += moved
     t2 = time.perf_counter()
     stats.timings["load"] += t1 - t0
     stats.timings["record"] += t2 - t1
@@ -214,12 +238,6 @@ def _write_batch(
     stats.deduplicated += result.deduplicated
 
 
-def _reconnect(conn: Connection, url: str) -> Connection:
-    try:
-        conn.close()
-    except psycopg.Error:
-        pass
-    return db.connect(url, autocommit=True)
 
 
 @dataclass(frozen=True)
@@ -237,8 +255,7 @@ class SliceOutcome:
 
 def execute_slice(
     pipeline: Pipeline,
-    conn: Connection,
-    url: str,
+    link: Link,
     *,
     run_id: int,
     slice: str,
@@ -247,7 +264,7 @@ def execute_slice(
 ) -> SliceOutcome:
     """One attempt at one slice, recorded in ``polaretl.slices``; the same code for both
     executors. Raises what `run_slice` raises, after recording it."""
-    row = conn.execute(
+    row = link.conn.execute(
         "INSERT INTO polaretl.slices AS s (run_id, slice, status, attempts, started_at, "
         "heartbeat_at, worker) VALUES (%s, %s, 'running', 1, now(), now(), %s) "
         "ON CONFLICT (run_id, slice) DO UPDATE SET attempts = s.attempts + 1, "
@@ -257,6 +274,7 @@ def execute_slice(
         (run_id, slice, f"{socket.gethostname()}:{os.getpid()}"),
     ).fetchone()
     attempts = int(row[0]) if row else 1
+    conn = link.conn
     if max_attempts is not None and attempts > max_attempts:
         error = (
             f"Slice {slice!r} was started {attempts - 1} times and its worker died each "
@@ -269,17 +287,19 @@ def execute_slice(
     stats = SliceStats()
     try:
         stats = run_slice(
-            pipeline, conn, url, run_id=run_id, slice=slice, state=state, progress=progress
+            pipeline, link, run_id=run_id, slice=slice, state=state, progress=progress
         )
     except CheckpointConflictError as exc:
         return SliceOutcome(slice, "duplicate", str(exc))
     except BaseException as exc:
         try:
-            _end_slice(conn, run_id, slice, "failed", stats, redact_text(str(exc) or repr(exc)))
+            _end_slice(
+                link.conn, run_id, slice, "failed", stats, redact_text(str(exc) or repr(exc))
+            )
         except psycopg.Error:
             pass
         raise
-    _end_slice(conn, run_id, slice, "succeeded", stats, None)
+    _end_slice(link.conn, run_id, slice, "succeeded", stats, None)
     return SliceOutcome(slice, "succeeded")
 
 

@@ -7,8 +7,13 @@ Steps, all vectorised over the chunk:
    contract's dtype; a value that does not cast is an error for that row;
 3. Pandera validates the rows that cast, on an eager DataFrame with validation depth
    SCHEMA_AND_DATA (a LazyFrame would run schema checks only and let bad values pass);
-   its ``failure_cases`` become per-row errors (column, check, value, message);
-4. rows with any error are quarantined with their raw record exactly as received
+   its ``failure_cases`` become per-row errors (column, check, value, message): column
+   checks (built-in, regex, string length, custom) name their column, dataframe checks
+   that return one boolean per row name the row; a check that returns one boolean for
+   the whole chunk cannot be pinned to rows and fails the batch with its name;
+4. referenced keys (``metadata={"references": "TABLE.COLUMN"}``) are checked with one
+   ``is_in`` per reference against the keys `begin_run` read (see `references.py`);
+5. rows with any error are quarantined with their raw record exactly as received
    (extra columns included) and the list of errors; the rest are valid.
 
 Columns the contract does not name are tolerated: kept in the raw record, not loaded.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pandera.polars as pa
 import polars as pl
@@ -27,8 +32,10 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from polaretl.errors import ConfigError, ContractError
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
+from polaretl.load.base import Connection, LoadContext
 from polaretl.validate.base import Split, Validator
 from polaretl.validate.cast import ERROR_DTYPE, cast_column
+from polaretl.validate.references import Reference, ReferenceSet
 
 _ROW = "__polaretl_row"
 _ERRS = "__polaretl_errors"
@@ -97,13 +104,25 @@ class ContractValidator(Validator):
         self.model = model
         self.fields = contract_fields(model)
         self.columns = [f.name for f in self.fields]
+        self.references = ReferenceSet(
+            [
+                Reference.parse(f.name, f.references, model.__name__)
+                for f in self.fields
+                if f.references is not None
+            ],
+            {f.name: f.dtype for f in self.fields},
+        )
+
+    def begin_run(self, conn: Connection, ctx: LoadContext) -> None:
+        """Read the keys of every referenced table (a missing one is a `ConfigError`)."""
+        self.references.load(conn)
 
     def split(self, chunk: Chunk) -> Split:
         frame = chunk.frame
         base = frame.with_columns(chunk.source_labels()).with_row_index(_ROW)
         missing = [f.name for f in self.fields if f.name not in frame.columns]
         if missing:
-            errors = [
+            reasons = [
                 {
                     "column": m,
                     "check": "column_in_dataframe",
@@ -112,7 +131,7 @@ class ContractValidator(Validator):
                 }
                 for m in missing
             ]
-            errs = pl.lit(json.dumps(errors))
+            errs = pl.lit(json.dumps(reasons))
             return Split(
                 valid=self.empty_valid(),
                 quarantined=_quarantine_frame(
@@ -122,11 +141,13 @@ class ContractValidator(Validator):
         typed = self._cast(base, list(chunk.null_values))
         cast_ok = typed.filter(pl.col(_ERRS).list.len() == 0)
         check_errors = self._check(cast_ok)
+        reference_errors = self.references.errors(typed, _ROW).rename({"error": _ERRS})
         errors = (
             pl.concat(
                 [
                     typed.select(_ROW, pl.col(_ERRS)).explode(_ERRS).drop_nulls(_ERRS),
                     check_errors,
+                    reference_errors,
                 ],
                 how="vertical",
             )
@@ -148,8 +169,9 @@ class ContractValidator(Validator):
     def _cast(self, base: pl.DataFrame, null_values: list[str]) -> pl.DataFrame:
         typed, errors = [], []
         for f in self.fields:
+            fmt = f.fmt
             value, error = cast_column(
-                f.name, base.schema[f.name], f.dtype, null_values, f.fmt, f.nullable
+                f.name, base.schema[f.name], f.dtype, null_values, fmt, f.nullable
             )
             typed.append(value)
             errors.append(error)
@@ -165,57 +187,113 @@ class ContractValidator(Validator):
         empty = pl.DataFrame(schema={_ROW: pl.UInt32, _ERRS: ERROR_DTYPE})
         if rows.height == 0:
             return empty
-        try:
-            with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-                self.model.validate(rows.select(self.columns), lazy=True)
+        cases = self._failure_cases(rows.select(self.columns))
+        if cases is None:
             return empty
-        except SchemaErrors as exc:
-            cases = exc.failure_cases
-        except SchemaError as exc:  # raised instead of SchemaErrors by some checks
-            if exc.failure_cases is None or not isinstance(exc.failure_cases, pl.DataFrame):
-                raise ContractError(f"Contract {self.model.__name__} failed: {exc}") from exc
-            cases = exc.failure_cases
         if "index" not in cases.columns or cases["index"].null_count():
             unpinned = (
                 cases.filter(pl.col("index").is_null()) if "index" in cases.columns else cases
             )
-            reasons = "; ".join(
-                f"{c.get('column') or 'dataframe'}: {c.get('check')} ({c.get('failure_case')})"
-                for c in unpinned.head(5).to_dicts()
-            )
-            raise ContractError(
-                f"Contract {self.model.__name__} failed for the batch as a whole: {reasons}. "
-                "Such checks cannot be pinned to rows, so the batch is not loaded; fix the "
-                "source or the contract.",
-                failure_cases=reasons,
-            )
+            self._fail_batch(unpinned)
         ids = rows[_ROW]
-        col = pl.col("column").fill_null("dataframe")
+        frame_level = pl.col("schema_context") == "DataFrameSchema"
+        # a dataframe check names the model as its "column": no column is to blame
+        col = pl.when(frame_level).then(pl.lit(None, pl.String)).otherwise(pl.col("column"))
         value = pl.col("failure_case")
+        quoted = (
+            pl.when(value.is_null())
+            .then(pl.lit("null"))
+            .otherwise(pl.concat_str(pl.lit("'"), value, pl.lit("'")))
+        )
+        message = (
+            pl.when(frame_level)
+            .then(
+                pl.concat_str(
+                    pl.lit("row "), value.fill_null("null"), pl.lit(" fails "), pl.col("check")
+                )
+            )
+            .otherwise(
+                pl.concat_str(
+                    pl.lit("column "), col, pl.lit(": "), quoted, pl.lit(" fails "), pl.col("check")
+                )
+            )
+        )
         return (
             cases.lazy()
+            .with_columns(pl.col("schema_context").fill_null("Column"))
             .select(
                 pl.col("index")
                 .cast(pl.Int64)
                 .map_batches(lambda idx: ids.gather(idx), return_dtype=pl.UInt32)
                 .alias(_ROW),
-                pl.struct(
-                    column=col,
-                    check=pl.col("check"),
-                    value=value,
-                    message=pl.concat_str(
-                        pl.lit("column "),
-                        col,
-                        pl.lit(": "),
-                        pl.when(value.is_null())
-                        .then(pl.lit("null"))
-                        .otherwise(pl.concat_str(pl.lit("'"), value, pl.lit("'"))),
-                        pl.lit(" fails "),
-                        pl.col("check"),
-                    ),
-                ).alias(_ERRS),
+                pl.struct(column=col, check=pl.col("check"), value=value, message=message).alias(
+                    _ERRS
+                ),
             )
             .collect()
+        )
+
+    def _failure_cases(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """Pandera's failure cases for `frame` (None: every check passed)."""
+        try:
+            with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+                self.model.validate(frame, lazy=True)
+            return None
+        except SchemaErrors as exc:
+            return exc.failure_cases  # type: ignore[no-any-return]
+        except SchemaError as exc:  # raised instead of SchemaErrors by some checks
+            if exc.failure_cases is None or not isinstance(exc.failure_cases, pl.DataFrame):
+                raise ContractError(f"Contract {self.model.__name__} failed: {exc}") from exc
+            return exc.failure_cases
+        except pl.exceptions.PolarsError:
+            # Pandera cannot stack a whole-chunk failure (a boolean failure case) with
+            # per-row ones (text): the batch fails anyway; find the checks to name them.
+            unpinned = self._whole_chunk_failures(frame)
+            if unpinned.height == 0:
+                raise
+            self._fail_batch(unpinned)
+
+    def _whole_chunk_failures(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Run each check alone; keep the failures that name no row (cold path)."""
+        schema = self.model.to_schema()
+        singles: list[tuple[str, pa.DataFrameSchema]] = [
+            (name, pa.DataFrameSchema({name: pa.Column(col.dtype, checks=[c], nullable=True)}))
+            for name, col in schema.columns.items()
+            for c in col.checks
+        ]
+        singles += [(self.model.__name__, pa.DataFrameSchema(checks=[c])) for c in schema.checks]
+        found = []
+        for name, single in singles:
+            try:
+                with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+                    single.validate(frame.select(list(single.columns) or self.columns), lazy=True)
+            except SchemaErrors as exc:
+                cases = exc.failure_cases.filter(pl.col("index").is_null())
+                found.append(
+                    cases.select(
+                        pl.lit(name).alias("column"),
+                        pl.col("check"),
+                        pl.col("failure_case").cast(pl.String),
+                        pl.col("schema_context"),
+                    )
+                )
+        return pl.concat(found) if found else pl.DataFrame()
+
+    def _fail_batch(self, unpinned: pl.DataFrame) -> NoReturn:
+        def where(case: dict[str, Any]) -> str:
+            if case.get("schema_context") == "DataFrameSchema":
+                return "dataframe check"
+            return f"column {case.get('column') or '?'}:"
+
+        reasons = "; ".join(
+            f"{where(c)} {c.get('check')} ({c.get('failure_case')})"
+            for c in unpinned.head(5).to_dicts()
+        )
+        raise ContractError(
+            f"Contract {self.model.__name__} failed for the batch as a whole: {reasons}. "
+            "Such checks cannot be pinned to rows, so the batch is not loaded; fix the "
+            "source or the contract.",
+            failure_cases=reasons,
         )
 
 
