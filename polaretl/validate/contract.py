@@ -34,7 +34,7 @@ from polaretl.errors import ConfigError, ContractError
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.validate.base import Split, Validator
-from polaretl.validate.cast import ERROR_DTYPE, cast_column
+from polaretl.validate.cast import ERROR_DTYPE, cast_column, infer_datetime_format
 from polaretl.validate.references import Reference, ReferenceSet
 
 _ROW = "__polaretl_row"
@@ -170,6 +170,8 @@ class ContractValidator(Validator):
         typed, errors = [], []
         for f in self.fields:
             fmt = f.fmt
+            if fmt is None and isinstance(f.dtype, pl.Datetime):
+                fmt = infer_datetime_format(base[f.name])  # a known format parses 2x faster
             value, error = cast_column(
                 f.name, base.schema[f.name], f.dtype, null_values, fmt, f.nullable
             )
