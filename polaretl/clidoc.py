@@ -27,8 +27,7 @@ def reference() -> str:
         command = main.get_command(ctx, name)
         assert command is not None
         sub = click.Context(command, info_name=name, parent=ctx)
-        parts += ["", f"## `polaretl {name}`", "", "```text", command.get_help(sub).rstrip(),
-                  "```"]
+        parts += ["", f"## `polaretl {name}`", "", "```text", command.get_help(sub).rstrip(), "```"]
     return "\n".join(parts) + "\n"
 
 

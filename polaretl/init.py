@@ -26,7 +26,8 @@ def init_workspace(target: str | Path) -> list[Path]:
         )
     template = resources.files("polaretl") / "templates" / "workspace"
     with resources.as_file(template) as source:
-        shutil.copytree(source, target, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (target / ".gitignore").write_text(".polaretl/\n__pycache__/\n")
     return sorted(p for p in target.rglob("*") if p.is_file())

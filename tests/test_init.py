@@ -12,8 +12,18 @@ def test_init_then_run(tmp_path, database_url):
     runner = CliRunner()
     result = runner.invoke(main, ["init", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["run", "orders", "--json", "--project", str(tmp_path / "ws"),
-                                  "--database-url", database_url])
+    result = runner.invoke(
+        main,
+        [
+            "run",
+            "orders",
+            "--json",
+            "--project",
+            str(tmp_path / "ws"),
+            "--database-url",
+            database_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"processed": 22' in result.stdout and '"rejected": 2' in result.stdout
 

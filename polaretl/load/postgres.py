@@ -260,8 +260,12 @@ class PostgresLoader(Loader):
                     with conn.transaction():  # a savepoint
                         _copy(conn, qualified(self.table), frame)
                     return KeyedLoadResult(
-                        frame.height, frame.height, deduplicated, refused=None,
-                        repeats=found, key=tuple(self.key),
+                        frame.height,
+                        frame.height,
+                        deduplicated,
+                        refused=None,
+                        repeats=found,
+                        key=tuple(self.key),
                     )
                 except psycopg.errors.UniqueViolation:
                     self._copy_first = False  # keys meet existing rows: merge from now on

@@ -238,8 +238,6 @@ def _write_batch(
     stats.deduplicated += result.deduplicated
 
 
-
-
 @dataclass(frozen=True)
 class SliceOutcome:
     """How one attempt at a slice ended: succeeded, failed, duplicate (another copy of

@@ -22,8 +22,10 @@ def secret_url(database_url):
         conn.execute(f"DROP ROLE IF EXISTS {role}")
         conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
     info = psycopg.conninfo.conninfo_to_dict(database_url)
-    url = (f"postgresql://{role}:{PASSWORD}@{info.get('host', '127.0.0.1')}:"
-           f"{info.get('port', 5432)}/{info['dbname']}")
+    url = (
+        f"postgresql://{role}:{PASSWORD}@{info.get('host', '127.0.0.1')}:"
+        f"{info.get('port', 5432)}/{info['dbname']}"
+    )
     yield url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP OWNED BY {role}")
@@ -33,25 +35,35 @@ def secret_url(database_url):
 def test_password_in_database_url_never_recorded(tmp_path, secret_url, database_url, caplog):
     caplog.set_level(logging.DEBUG)
     orders_csv(tmp_path / "a.csv", 50, bad_every=10)
-    good = pe.Pipeline("ok", extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
-                       contract=Order, loader=pe.PostgresLoader("orders", key="order_id",
-                                                                mode="upsert"))
+    good = pe.Pipeline(
+        "ok",
+        extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
+        contract=Order,
+        loader=pe.PostgresLoader("orders", key="order_id", mode="upsert"),
+    )
     assert good.run(database_url=secret_url).loaded == 45
     # a failure whose message would naturally carry the URL
-    bad = pe.Pipeline("bad", extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
-                      contract=Order, transforms=[lambda lf: (_ for _ in ()).throw(
-                          RuntimeError(f"cannot reach {secret_url}"))],
-                      loader=pe.PostgresLoader("orders2"))
+    bad = pe.Pipeline(
+        "bad",
+        extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
+        contract=Order,
+        transforms=[lambda lf: (_ for _ in ()).throw(RuntimeError(f"cannot reach {secret_url}"))],
+        loader=pe.PostgresLoader("orders2"),
+    )
     with pytest.raises(pe.RunFailedError) as info:
         bad.run(database_url=secret_url)
     assert PASSWORD not in str(info.value)
-    dump = query(database_url, "SELECT coalesce(error, '') || coalesce(traceback, '') || "
-                 "metrics::text || timings::text FROM polaretl.runs")
+    dump = query(
+        database_url,
+        "SELECT coalesce(error, '') || coalesce(traceback, '') || "
+        "metrics::text || timings::text FROM polaretl.runs",
+    )
     assert dump and all(PASSWORD not in row[0] for row in dump)
     assert "***" in "".join(row[0] for row in dump)  # the URL is there, masked
     for table in ("quarantine", "checkpoints", "slices"):
-        text = query(database_url, f"SELECT coalesce(string_agg(t::text, ''), '') "
-                     f"FROM polaretl.{table} t")[0][0]
+        text = query(
+            database_url, f"SELECT coalesce(string_agg(t::text, ''), '') FROM polaretl.{table} t"
+        )[0][0]
         assert PASSWORD not in text
     assert PASSWORD not in caplog.text
 
@@ -62,8 +74,9 @@ def test_celery_messages_carry_no_secret(tmp_path, secret_url, redis_url, monkey
     from polaretl.run.celery_app import configure
 
     ws = tmp_path / "ws"
-    shutil.copytree(ROOT / "tests" / "run" / "celery_ws", ws,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "tests" / "run" / "celery_ws", ws, ignore=shutil.ignore_patterns("__pycache__")
+    )
     orders_dir = ws / "data" / "parts"
     orders_dir.mkdir(parents=True)
     (orders_dir / "p.csv").write_text("part_id,qty,label\n1,1,a\n")

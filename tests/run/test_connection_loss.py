@@ -35,14 +35,22 @@ def test_terminated_backend_is_reconnected_and_the_run_succeeds(tmp_path, databa
     thread = threading.Thread(target=killer)
     thread.start()
     result = pe.Pipeline(
-        "orders", extractor=pe.CsvExtractor(str(tmp_path / "a.csv")), contract=Order,
-        transforms=[slow], chunk_size=100,
+        "orders",
+        extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
+        contract=Order,
+        transforms=[slow],
+        chunk_size=100,
         loader=pe.PostgresLoader("orders", key="order_id", mode="upsert"),
     ).run(database_url=database_url)
     thread.join()
     assert killed, "the data connection was never seen between batches"
     assert (result.status, result.processed, result.rejected, result.loaded) == (
-        "succeeded", 3000, 30, 2970)
+        "succeeded",
+        3000,
+        30,
+        2970,
+    )
     assert query(database_url, "SELECT count(*), count(DISTINCT order_id) FROM orders") == [
-        (2970, 2970)]
+        (2970, 2970)
+    ]
     assert query(database_url, "SELECT count(*) FROM polaretl.quarantine") == [(30,)]

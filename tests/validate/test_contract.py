@@ -150,8 +150,10 @@ def test_every_row_is_valid_or_quarantined_with_a_reason(rows):
 
 
 def test_datetimes_with_offsets_are_converted_to_utc_not_a_crash():
-    rows = [{**GOOD, "order_id": str(i), "created_at": v} for i, v in enumerate(
-        ["2026-01-02T03:04:05Z", "2026-01-02T05:04:05+02:00", "soon"])]
+    rows = [
+        {**GOOD, "order_id": str(i), "created_at": v}
+        for i, v in enumerate(["2026-01-02T03:04:05Z", "2026-01-02T05:04:05+02:00", "soon"])
+    ]
     split = ContractValidator(Order).split(chunk(rows))
     assert split.valid["created_at"].to_list() == [dt.datetime(2026, 1, 2, 3, 4, 5)] * 2
     assert messages(split) == [["column created_at: 'soon' is not a datetime"]]
