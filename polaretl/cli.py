@@ -7,52 +7,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from polaretl import db
+from polaretl.cli_common import Settings as _Settings
+from polaretl.cli_common import common as _common
+from polaretl.cli_common import console, out
+from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
-from polaretl.workspace import find_root, get_pipeline, load_errors, load_pipelines
-
-console = Console(stderr=True)
-out = Console()
-
-
-class _Settings:
-    def __init__(self, project: str | None, database_url: str | None) -> None:
-        self.project = project
-        self.database_url = database_url
-
-    @property
-    def root(self) -> Path:
-        """The workspace root; commands run there, so connectors' relative paths
-        (``data/orders/*.csv``) mean the same from any folder."""
-        root = find_root(self.project or ".")
-        os.chdir(root)
-        return root
-
-    def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return db.resolve_url(None, self.root)
-
-
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option(
-        "--database-url",
-        envvar="POLARETL_DATABASE_URL",
-        default=None,
-        help="Destination database (default: the embedded one under .polaretl/).",
-    )(fn)
-    fn = click.option("--project", default=None, help="The workspace folder (default: here).")(fn)
-    return fn
+from polaretl.workspace import get_pipeline, load_errors, load_pipelines
 
 
 def _redis(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,11 +31,6 @@ def _redis(fn: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Celery broker and live state (default: the embedded Redis under .polaretl/).",
     )(fn)
-
-
-def _fail(exc: PolaretlError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    sys.exit(1)
 
 
 @click.group()

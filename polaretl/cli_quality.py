@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from polaretl import api, db
+from polaretl.cli_common import Settings
+from polaretl.cli_common import common as _common
+from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record import quarantine as records
 from polaretl.record.schema import ensure_schema
-from polaretl.workspace import find_root
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)  # long lines (lineage, errors) stay whole
@@ -26,21 +27,10 @@ out = Console(soft_wrap=True)  # long lines (lineage, errors) stay whole
 
 def _url(project: str | None, database_url: str | None) -> str:
     """The database URL; commands run at the workspace root (embedded database, paths)."""
+    settings = Settings(project, database_url)
     if project is not None or database_url is None:
-        root = find_root(project or ".")
-        os.chdir(root)
-        return database_url or db.resolve_url(None, root)
-    return database_url
-
-
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option(
-        "--database-url",
-        envvar="POLARETL_DATABASE_URL",
-        default=None,
-        help="Destination database (default: the embedded one under .polaretl/).",
-    )(fn)
-    return click.option("--project", default=None, help="The workspace folder (default: here).")(fn)
+        settings.root  # noqa: B018 - moves to the workspace root
+    return settings.url()
 
 
 def _filters(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,11 +43,6 @@ def _filters(fn: Callable[..., Any]) -> Callable[..., Any]:
         default="pending",
         show_default=True,
     )(fn)
-
-
-def _fail(exc: PolaretlError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    sys.exit(1)
 
 
 def _status(value: str) -> str | None:
