@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check polaretl tests benchmarks connectors contracts
 	$(VENV)/bin/ruff format --check polaretl tests benchmarks connectors contracts
+	$(VENV)/bin/mypy polaretl
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

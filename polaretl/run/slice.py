@@ -271,7 +271,7 @@ def execute_slice(
         "RETURNING attempts",
         (run_id, slice, f"{socket.gethostname()}:{os.getpid()}"),
     ).fetchone()
-    attempts = int(row[0]) if row else 1
+    attempts = int(str(row[0])) if row else 1
     conn = link.conn
     if max_attempts is not None and attempts > max_attempts:
         error = (
