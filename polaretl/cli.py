@@ -190,7 +190,7 @@ def worker(
     redis_url: str | None,
 ) -> None:
     """A Celery worker for the workspace's pipelines."""
-    from polaretl.run.celery_app import DEFAULT_QUEUE, ensure_configured
+    from polaretl.run.celery_app import default_queue, ensure_configured
 
     settings = _Settings(project, database_url)
     try:
@@ -207,7 +207,7 @@ def worker(
         _fail(exc)
         return
     names = queues or ",".join(
-        sorted({p.queue or DEFAULT_QUEUE for p in pipelines.values()} | {DEFAULT_QUEUE})
+        sorted({p.queue or default_queue() for p in pipelines.values()} | {default_queue()})
     )
     argv = [
         "worker",

@@ -294,6 +294,8 @@ class PostgresLoader(Loader):
                     )
                 loaded = frame.height
             columns = [c for c in frame.columns if c != _ROW]
+            if self.mode is Mode.UPSERT and not refuse and target.direct:
+                self._prune_unchanged(conn, target)
             written = conn.execute(self._merge_sql(target, columns)).rowcount
             gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
             return KeyedLoadResult(
@@ -301,6 +303,35 @@ class PostgresLoader(Loader):
             )
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "load a batch into") from exc
+
+    def _prune_unchanged(self, conn: Connection, target: _Target) -> None:
+        """Drop staged rows the target already holds unchanged, before the merge.
+
+        ON CONFLICT DO UPDATE ... WHERE locks (and so writes WAL for) every conflicting
+        row before it compares; a read-only probe by key first leaves those rows alone
+        (measured: 21 MB of WAL for 100k unchanged rows, then none). Index probes beat
+        hashing the whole target for a batch, hence the planner settings, which last
+        for this transaction only.
+        """
+        data = [c for c in target.columns if c not in self.key]
+        if not data:
+            return
+        conn.execute("SET LOCAL enable_hashjoin = off")
+        conn.execute("SET LOCAL enable_mergejoin = off")
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {stage} s USING {target} t WHERE {keys} "
+                "AND ({old}) IS NOT DISTINCT FROM ({new})"
+            ).format(
+                stage=sql.Identifier(_STAGE),
+                target=qualified(self.table),
+                keys=sql.SQL(" AND ").join(
+                    sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.key
+                ),
+                old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in data),
+                new=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in data),
+            )
+        )
 
     def _merge_sql(self, target: _Target, columns: list[str]) -> sql.Composed:
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))

@@ -56,14 +56,14 @@ def parse_schedule(spec: str | int | float) -> crontab | dt.timedelta:
 
 def beat_schedule(pipelines: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """Beat entries for every pipeline that has a schedule."""
-    from polaretl.run.celery_app import DEFAULT_QUEUE
+    from polaretl.run.celery_app import default_queue
 
     return {
         f"polaretl:{p.name}": {
             "task": "polaretl.start",
             "schedule": parse_schedule(p.schedule),
             "args": [p.name],
-            "options": {"queue": p.queue or DEFAULT_QUEUE},
+            "options": {"queue": p.queue or default_queue()},
         }
         for p in pipelines
         if p.schedule

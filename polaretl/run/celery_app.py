@@ -42,7 +42,10 @@ log = logging.getLogger("polaretl.celery")
 #: the longest slice, or the slice runs twice (harmless, but wasted work).
 VISIBILITY_TIMEOUT = int(os.environ.get("POLARETL_VISIBILITY_TIMEOUT", 6 * 3600))
 MAX_ATTEMPTS = int(os.environ.get("POLARETL_MAX_ATTEMPTS", 3))
-DEFAULT_QUEUE = "polaretl"
+def default_queue() -> str:
+    """The queue of pipelines that name none: ``POLARETL_QUEUE``, else ``polaretl`` (one
+    Redis can then serve several independent setups, e.g. concurrent test sessions)."""
+    return os.environ.get("POLARETL_QUEUE", "polaretl")
 
 app = Celery("polaretl")
 
@@ -62,7 +65,7 @@ def configure(redis_url: str) -> Celery:
         broker_transport_options=transport,
         result_backend_transport_options=transport,
         result_expires=86_400,
-        task_default_queue=DEFAULT_QUEUE,
+        task_default_queue=default_queue(),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
@@ -174,17 +177,14 @@ def start_task(pipeline: str, full_refresh: bool = False) -> dict[str, Any]:
 
 def dispatch(pipe: Pipeline, run_id: int, slices: list[str]) -> None:
     """Send the run's slices as `concurrency` parallel lanes, then finalize."""
-    queue = pipe.queue or DEFAULT_QUEUE
+    queue = pipe.queue or default_queue()
     lanes_n = max(1, min(pipe.concurrency, len(slices)))
     lanes = [slices[i::lanes_n] for i in range(lanes_n)]
     header = [
         chain(*(slice_task.si(pipe.name, run_id, s).set(queue=queue) for s in lane))
         for lane in lanes
     ]
-    pending = chord(header)(finalize_task.si(None, pipe.name, run_id).set(queue=queue))
-    # the run is followed in PostgreSQL, not through Celery's result: let it go now,
-    # while the interpreter is alive (its finaliser talks to Redis)
-    del pending
+    chord(header)(finalize_task.si(None, pipe.name, run_id).set(queue=queue))
 
 
 def ensure_configured(workspace: str | Path = ".", redis_url: str | None = None) -> Celery:

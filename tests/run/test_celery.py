@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import redis
@@ -49,8 +50,15 @@ def celery_env(
         "POLARETL_DATABASE_URL": database_url,
         "POLARETL_REDIS_URL": url,
         "POLARETL_PROJECT": str(workspace),
+        # a queue of its own: a worker left over from another session cannot take our tasks
+        "POLARETL_QUEUE": f"polaretl-test-{uuid4().hex}",
     }
-    for key in ("POLARETL_DATABASE_URL", "POLARETL_REDIS_URL", "POLARETL_PROJECT"):
+    for key in (
+        "POLARETL_DATABASE_URL",
+        "POLARETL_REDIS_URL",
+        "POLARETL_PROJECT",
+        "POLARETL_QUEUE",
+    ):
         monkeypatch.setenv(key, env[key])
     # this process submits runs: point the (module-level) Celery app at the test Redis
     from polaretl.run.celery_app import configure
@@ -135,7 +143,7 @@ def test_four_slices_under_celery_equal_the_local_executor(workspace, workers, d
     workers.start("--concurrency", "2")
     run_id = pe.submit("parts", project=workspace)
     result = pe.wait(run_id, timeout=120)
-    assert (result.status, result.processed, result.loaded) == ("succeeded", 800, 800)
+    assert (result.status, result.processed, result.loaded) == ("succeeded", 800, 800), result.error
     assert result.metrics["slices"] == 4
     os.chdir(workspace)
     from polaretl.workspace import get_pipeline
@@ -231,7 +239,7 @@ def test_a_slice_that_always_kills_its_worker_fails_the_run_after_the_cap(
         (run_id,),
     ) == [("die", "failed", 3), ("fine", "succeeded", 1)]
     broker = redis.Redis.from_url(celery_env["POLARETL_REDIS_URL"])
-    _wait_for(lambda: broker.llen("polaretl") == 0, timeout=30)  # the queue drained
+    _wait_for(lambda: broker.llen(celery_env["POLARETL_QUEUE"]) == 0, timeout=30)  # drained
 
 
 def test_beat_fires_a_short_interval_schedule(workspace, workers, database_url):
