@@ -53,6 +53,13 @@ app = Celery("polaretl")
 def configure(redis_url: str) -> Celery:
     """Point the app at Redis (broker and results) with polaretl's delivery settings."""
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    if app.conf.broker_url and app.conf.broker_url != redis_url:
+        # Pointed at another Redis (a notebook switching setups, a second test): the app
+        # keeps its broker pool and result backend once made, so drop them, as Celery
+        # itself does after a fork (`Celery._after_fork`), or tasks go to the old Redis.
+        app._after_fork()
+        app._backend_cache = None
+        app._local.__dict__.pop("backend", None)
     app.conf.update(
         broker_url=redis_url,
         result_backend=redis_url,
