@@ -57,6 +57,8 @@ def configure(redis_url: str) -> Celery:
         # Pointed at another Redis (a notebook switching setups, a second test): the app
         # keeps its broker pool and result backend once made, so drop them, as Celery
         # itself does after a fork (`Celery._after_fork`), or tasks go to the old Redis.
+        if app._pool is not None:
+            app._pool.force_close_all()
         app._after_fork()
         app._backend_cache = None
         app._local.__dict__.pop("backend", None)
