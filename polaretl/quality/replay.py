@@ -28,22 +28,18 @@ gets the same errors again (not rewritten when unchanged).
 from __future__ import annotations
 
 import time
-import traceback
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import polars as pl
-import psycopg
 
 from polaretl import db
-from polaretl.errors import RunFailedError
 from polaretl.extract.base import SOURCE_COLUMN, Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.quality.corrections import ID, replay_input
 from polaretl.record import quarantine, repeats, runs
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
-from polaretl.redact import redact_text
 from polaretl.run.begin import (
     STALE_AFTER,
     prepare_stages,
@@ -51,7 +47,7 @@ from polaretl.run.begin import (
     release_advisory_lock,
     try_advisory_lock,
 )
-from polaretl.run.local import describe
+from polaretl.run.finish import record_failure
 from polaretl.transform import apply
 
 if TYPE_CHECKING:
@@ -151,26 +147,16 @@ def _replay(
         timings["total"] = time.perf_counter() - started
         runs.finish_run(control, rid, status="succeeded", timings=timings, metrics=metrics)
     except BaseException as exc:
-        message = redact_text(describe(exc))
         timings["total"] = time.perf_counter() - started
-        try:
-            runs.finish_run(
-                control,
-                rid,
-                status="failed",
-                timings=timings,
-                metrics=metrics,
-                error=message,
-                traceback=redact_text("".join(traceback.format_exception(exc, limit=-8))),
-            )
-        except psycopg.Error:
-            pass
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        raise RunFailedError(
-            f"Replay run {rid} of {pipeline.name} failed: {message}",
-            run_id=rid,
-            pipeline=pipeline.name,
+        raise record_failure(
+            control,
+            pipeline,
+            rid,
+            exc,
+            timings=timings,
+            metrics=metrics,
+            label="Replay run",
+            hooks=False,  # replays are not judged by the pipeline's alert rules
         ) from exc
     finally:
         if data is not None:

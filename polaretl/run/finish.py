@@ -8,11 +8,16 @@ place.
 from __future__ import annotations
 
 import logging
+import traceback as tb
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from polaretl.alerts.evaluate import evaluate_run
+from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.load.base import Connection
 from polaretl.record import runs
+from polaretl.redact import redact_text
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
@@ -64,3 +69,63 @@ def after_run(conn: Connection, pipeline: Pipeline, run_id: int) -> None:
         return
     for alert in fired:
         log.info("alert %s fired for run %s: %s", alert.rule, run_id, alert.channels)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line for run records."""
+    if isinstance(exc, PolaretlError):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def record_failure(
+    conn: Connection,
+    pipeline: Pipeline,
+    run_id: int,
+    exc: BaseException,
+    *,
+    timings: dict[str, float],
+    metrics: dict[str, Any] | None = None,
+    label: str = "Run",
+    hooks: bool = True,
+) -> RunFailedError:
+    """Record a run as failed (secrets redacted) and return the error to raise from `exc`.
+
+    Ctrl-C and SystemExit are recorded, then re-raised as they are. With `hooks` false the
+    after-run hooks (alerts) are not evaluated. If the record itself cannot be written,
+    the next run marks this one failed as stale.
+    """
+    message = redact_text(describe(exc))
+    trace = redact_text("".join(tb.format_exception(exc, limit=-8)))
+    try:
+        if hooks:
+            finish(
+                conn,
+                pipeline,
+                run_id,
+                status="failed",
+                timings=timings,
+                metrics=metrics,
+                error=message,
+                traceback=trace,
+            )
+        else:
+            runs.finish_run(
+                conn,
+                run_id,
+                status="failed",
+                timings=timings,
+                metrics=metrics,
+                error=message,
+                traceback=trace,
+            )
+    except psycopg.Error:
+        pass
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        raise exc
+    return RunFailedError(
+        f"{label} {run_id} of {pipeline.name} failed: {message}",
+        run_id=run_id,
+        pipeline=pipeline.name,
+    )

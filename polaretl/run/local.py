@@ -12,17 +12,14 @@ reconnect after a dropped connection keeps the lock.
 from __future__ import annotations
 
 import time
-import traceback
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from polaretl import db
-from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
-from polaretl.redact import redact_text
 from polaretl.run.begin import (
     begin_run,
     prepare_stages,
@@ -32,7 +29,7 @@ from polaretl.run.begin import (
     start_fresh_if_needed,
     try_advisory_lock,
 )
-from polaretl.run.finish import finish
+from polaretl.run.finish import finish, record_failure
 from polaretl.run.slice import Link, Progress, execute_slice, run_totals
 
 if TYPE_CHECKING:
@@ -98,38 +95,15 @@ def _run(
         timings["total"] = time.perf_counter() - started
         finish(control, pipeline, run_id, status="succeeded", timings=timings, metrics=metrics)
     except BaseException as exc:
-        message = redact_text(describe(exc))
         try:
             timings, metrics = run_totals(control, run_id)
-            timings["total"] = time.perf_counter() - started
-            finish(
-                control,
-                pipeline,
-                run_id,
-                status="failed",
-                timings=timings,
-                metrics=metrics,
-                error=message,
-                traceback=redact_text("".join(traceback.format_exception(exc, limit=-8))),
-            )
         except psycopg.Error:
-            pass  # the record is unreachable too; the next run marks this one failed
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        raise RunFailedError(
-            f"Run {run_id} of {pipeline.name} failed: {message}",
-            run_id=run_id,
-            pipeline=pipeline.name,
+            timings, metrics = {}, {}
+        timings["total"] = time.perf_counter() - started
+        raise record_failure(
+            control, pipeline, run_id, exc, timings=timings, metrics=metrics
         ) from exc
     finally:
         if data is not None:
             data.close()
     return RunResult.fetch(control, run_id)
-
-
-def describe(exc: BaseException) -> str:
-    """An exception as one line for run records."""
-    if isinstance(exc, PolaretlError):
-        return str(exc)
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
