@@ -384,8 +384,30 @@ def _next_url_state(
     return {"url": nxt}
 
 
+class _FollowsNextUrl(Paginator):
+    """Paginators whose next page is a URL the response names (body or header)."""
+
+    def first(self) -> dict[str, Any]:
+        return {"url": None}
+
+    def request(
+        self, url: str, params: dict[str, Any], state: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        return (url, dict(params)) if state.get("url") is None else (state["url"], {})
+
+    def advance(
+        self, state: dict[str, Any], page: PageResult, memory: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        target, where = self._next(page)
+        return _next_url_state(state, page, target, memory, where)
+
+    @abstractmethod
+    def _next(self, page: PageResult) -> tuple[Any, str]:
+        """The next URL found in `page` (or None) and where it was looked for."""
+
+
 @dataclass(frozen=True)
-class NextUrlPaginator(Paginator):
+class NextUrlPaginator(_FollowsNextUrl):
     """The URL of the next page is in the body (absolute or relative).
 
     The next URL carries every query parameter itself; the extractor's ``params`` are
@@ -404,23 +426,12 @@ class NextUrlPaginator(Paginator):
     kind: ClassVar[str] = "next_url"
     next_path: str = "next"
 
-    def first(self) -> dict[str, Any]:
-        return {"url": None}
-
-    def request(
-        self, url: str, params: dict[str, Any], state: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        return (url, dict(params)) if state.get("url") is None else (state["url"], {})
-
-    def advance(
-        self, state: dict[str, Any], page: PageResult, memory: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        target = json_path(page.body, self.next_path)
-        return _next_url_state(state, page, target, memory, self.next_path)
+    def _next(self, page: PageResult) -> tuple[Any, str]:
+        return json_path(page.body, self.next_path), self.next_path
 
 
 @dataclass(frozen=True)
-class LinkHeaderPaginator(Paginator):
+class LinkHeaderPaginator(_FollowsNextUrl):
     """The URL of the next page is in the ``Link`` header (RFC 8288), as GitHub does.
 
     Args:
@@ -436,16 +447,5 @@ class LinkHeaderPaginator(Paginator):
     kind: ClassVar[str] = "link_header"
     rel: str = "next"
 
-    def first(self) -> dict[str, Any]:
-        return {"url": None}
-
-    def request(
-        self, url: str, params: dict[str, Any], state: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        return (url, dict(params)) if state.get("url") is None else (state["url"], {})
-
-    def advance(
-        self, state: dict[str, Any], page: PageResult, memory: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        target = page.links.get(self.rel, {}).get("url")
-        return _next_url_state(state, page, target, memory, f'Link rel="{self.rel}"')
+    def _next(self, page: PageResult) -> tuple[Any, str]:
+        return page.links.get(self.rel, {}).get("url"), f'Link rel="{self.rel}"'
