@@ -1,8 +1,5 @@
 """A dropped database connection mid-run: the batch is retried on a new connection."""
 
-import threading
-import time
-
 import psycopg
 
 import polaretl as pe
@@ -10,40 +7,40 @@ from contracts.orders import Order
 from tests.helpers import orders_csv, query
 
 
+def _terminate_data_connections(url: str) -> list[int]:
+    """End every polaretl session on the test database except the run's control
+    connection (it holds the pipeline's advisory lock)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT a.pid, pg_terminate_backend(a.pid) FROM pg_stat_activity a "
+            "WHERE a.datname = current_database() AND a.application_name = 'polaretl' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid "
+            "AND l.locktype = 'advisory')"
+        ).fetchall()
+    return [pid for pid, _ in rows]
+
+
 def test_terminated_backend_is_reconnected_and_the_run_succeeds(tmp_path, database_url):
     orders_csv(tmp_path / "a.csv", 3000, bad_every=100)
     killed: list[int] = []
+    calls = 0
 
-    def slow(lf):
-        time.sleep(0.05)  # leave the killer time between batches
+    def kill_on_fifth_batch(lf):
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            killed.extend(_terminate_data_connections(database_url))
         return lf
 
-    def killer() -> None:
-        deadline = time.monotonic() + 30
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            while not killed and time.monotonic() < deadline:
-                rows = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = 'polaretl' AND query LIKE 'UPDATE polaretl.runs "
-                    "SET processed%%'"
-                ).fetchall()
-                for (pid,) in rows:
-                    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                    killed.append(pid)
-                time.sleep(0.005)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
     result = pe.Pipeline(
         "orders",
         extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
         contract=Order,
-        transforms=[slow],
+        transforms=[kill_on_fifth_batch],
         chunk_size=100,
         loader=pe.PostgresLoader("orders", key="order_id", mode="upsert"),
     ).run(database_url=database_url)
-    thread.join()
-    assert killed, "the data connection was never seen between batches"
+    assert killed, "no data connection was open at the fifth batch"
     assert (result.status, result.processed, result.rejected, result.loaded) == (
         "succeeded",
         3000,
