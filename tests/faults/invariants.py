@@ -1,0 +1,99 @@
+"""The four invariants every fault scenario ends with (issue: zero silent failures).
+
+A: target rows == distinct valid source keys; no key appears twice.
+B: target rows + quarantined rows == source records; quarantined == the bad records
+   planted, each with a reason.
+C: a batch's checkpoint exists if and only if its rows exist (checkpointed loaded and
+   rejected counts equal what is in the target and the quarantine); no staging leftovers.
+D: every run ended `succeeded` or `failed` (failed with a non-empty error); none is
+   left `running`.
+
+`check` raises AssertionError naming the invariant that broke; each call that holds is
+counted, and the fault suite prints the tally at the end of the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+HELD: dict[str, int] = {"scenarios": 0, "checks": 0}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the scenario fed the pipeline: every key unique across the source."""
+
+    records: int
+    bad: int
+
+    @property
+    def valid(self) -> int:
+        return self.records - self.bad
+
+
+def check(
+    url: str,
+    *,
+    pipeline: str,
+    table: str,
+    key: str,
+    source: Source,
+    checkpoints_cover_all: bool = True,
+) -> None:
+    """Assert A-D for `pipeline` loading `table` (keyed by `key`) from `source`.
+
+    `checkpoints_cover_all`: every row came through a checkpointed batch of this
+    pipeline (false when a scenario also wrote rows some other way).
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows, keys = conn.execute(
+            sql.SQL("SELECT count(*), count(DISTINCT {}) FROM {}").format(
+                sql.Identifier(key), sql.Identifier(table)
+            )
+        ).fetchone()  # type: ignore[misc]
+        assert keys == rows, f"A: {rows - keys} duplicate key(s) in {table}"
+        assert rows == source.valid, f"A: {rows} rows in {table}, {source.valid} valid keys"
+
+        quarantined, without_reason, sources = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE jsonb_array_length(errors) = 0 "
+            "OR errors::text NOT LIKE '%%message%%'), count(DISTINCT (source, raw)) "
+            "FROM polaretl.quarantine WHERE pipeline = %s AND status <> 'discarded'",
+            (pipeline,),
+        ).fetchone()  # type: ignore[misc]
+        assert quarantined == source.bad, f"B: {quarantined} quarantined, {source.bad} planted"
+        assert sources == quarantined, f"B: {quarantined - sources} record(s) quarantined twice"
+        assert without_reason == 0, f"B: {without_reason} quarantined record(s) without a reason"
+        assert rows + quarantined == source.records, (
+            f"B: {rows} loaded + {quarantined} quarantined != {source.records} records"
+        )
+
+        if checkpoints_cover_all:
+            loaded, rejected = conn.execute(
+                "SELECT coalesce(sum(loaded), 0), coalesce(sum(rejected), 0) "
+                "FROM polaretl.checkpoints WHERE pipeline = %s",
+                (pipeline,),
+            ).fetchone()  # type: ignore[misc]
+            assert loaded == rows, f"C: checkpoints say {loaded} loaded, {table} has {rows}"
+            assert rejected == quarantined, (
+                f"C: checkpoints say {rejected} rejected, quarantine has {quarantined}"
+            )
+        leftovers = conn.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname LIKE '\\_polaretl\\_stage%%' AND n.nspname NOT LIKE 'pg\\_temp%%'"
+        ).fetchall()
+        assert not leftovers, f"C: staging tables left behind: {leftovers}"
+
+        runs = conn.execute(
+            "SELECT run_id, status, error FROM polaretl.runs WHERE pipeline = %s ORDER BY run_id",
+            (pipeline,),
+        ).fetchall()
+        assert runs, "D: no run recorded"
+        for run_id, status, error in runs:
+            assert status in ("succeeded", "failed"), f"D: run {run_id} left {status!r}"
+            if status == "failed":
+                assert error and error.strip(), f"D: failed run {run_id} has no error"
+    HELD["checks"] += 1
