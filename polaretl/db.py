@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from polaretl.errors import ConfigError, RecordError, TransientLoadError
 from polaretl.redact import redact_url
 
 ENV_URL = "POLARETL_DATABASE_URL"
+#: Seconds a dropped connection waits for the server to come back (a restart, a
+#: failover) before the batch on it counts as failed.
+RECONNECT_TIMEOUT = float(os.environ.get("POLARETL_RECONNECT_TIMEOUT", 60))
 STATE_DIR = ".polaretl"
 _SERVERS: dict[str, Any] = {}
 
@@ -66,6 +71,56 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[o
             f"Cannot use PostgreSQL at {redact_url(url)}: {_first_line(exc)}",
             url=redact_url(url),
         ) from exc
+
+
+class Link:
+    """A connection to the destination that is replaced when it drops.
+
+    Batches retried after a dropped connection or a restarted server go over a new one;
+    everything after them uses `conn`, never a stale handle. `on_connect` runs on every
+    new connection (the run's control connection re-takes its advisory lock there).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        conn: psycopg.Connection[Any] | None = None,
+        *,
+        on_connect: Callable[[psycopg.Connection[Any]], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.on_connect = on_connect
+        self.conn = conn if conn is not None else connect(url, autocommit=True)
+
+    def reconnect(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        """A new connection, waiting up to `timeout` seconds for the server to be back."""
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+        for attempt in Retrying(
+            retry=retry_if_exception_type(TransientLoadError),
+            stop=stop_after_delay(RECONNECT_TIMEOUT if timeout is None else timeout),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                self.conn = connect(self.url, autocommit=True)
+        if self.on_connect is not None:
+            self.on_connect(self.conn)
+        return self.conn
+
+    def ensure(self) -> psycopg.Connection[Any]:
+        """The connection, replaced first if the server dropped it (probed, not assumed:
+        an idle connection learns of a restart only when it is next used)."""
+        try:
+            self.conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            self.reconnect()
+        return self.conn
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _first_line(exc: BaseException) -> str:

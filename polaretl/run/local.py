@@ -5,8 +5,10 @@
         -> execute_slice for each slice -> finish (run row succeeded | failed, alerts)
 
 The advisory lock is held on a control connection for the whole run (that is how the
-next starter knows a local run is alive); batches go over a second connection, so a
-reconnect after a dropped connection keeps the lock.
+next starter knows a local run is alive); batches go over a second connection. Both
+survive a restarted server: batches reconnect and are retried, and the control
+connection reconnects and re-takes the lock before the run is recorded as finished —
+unless another run took the pipeline over meanwhile, which fails this one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from polaretl import db
+from polaretl.db import Link
+from polaretl.errors import PolaretlError
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
@@ -30,7 +33,7 @@ from polaretl.run.begin import (
     try_advisory_lock,
 )
 from polaretl.run.finish import finish, record_failure
-from polaretl.run.slice import Link, Progress, execute_slice, run_totals
+from polaretl.run.slice import Progress, execute_slice, run_totals
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
@@ -45,33 +48,30 @@ def execute(
 ) -> RunResult:
     """Run `pipeline` to the end in this process; raise `RunFailedError` if it fails."""
     started = time.perf_counter()
-    control = db.connect(url, autocommit=True)
-    try:
-        ensure_schema(control)
-        if not try_advisory_lock(control, pipeline.name):
+
+    def relock(conn: Connection) -> None:
+        if not try_advisory_lock(conn, pipeline.name):
             raise refused(pipeline.name)
+
+    control = Link(url, on_connect=relock)
+    try:
+        ensure_schema(control.conn)
+        relock(control.conn)
         try:
-            run_id = begin_run(control, pipeline, executor="local", full_refresh=full_refresh)
+            run = begin_run(control.conn, pipeline, executor="local", full_refresh=full_refresh)
             return _run(
-                pipeline,
-                control,
-                url,
-                run_id.run_id,
-                run_id.resuming,
-                full_refresh,
-                progress,
-                started,
+                pipeline, control, url, run.run_id, run.resuming, full_refresh, progress, started
             )
         finally:
-            if not control.closed:
-                release_advisory_lock(control, pipeline.name)
+            if not control.conn.closed:
+                release_advisory_lock(control.conn, pipeline.name)
     finally:
         control.close()
 
 
 def _run(
     pipeline: Pipeline,
-    control: Connection,
+    control: Link,
     url: str,
     run_id: int,
     resuming: bool,
@@ -91,19 +91,19 @@ def _run(
         record_slices(data.conn, run_id, slices)
         for name in slices:
             execute_slice(pipeline, data, run_id=run_id, slice=name, progress=progress)
-        timings, metrics = run_totals(control, run_id)
+        conn = control.ensure()
+        timings, metrics = run_totals(conn, run_id)
         timings["total"] = time.perf_counter() - started
-        finish(control, pipeline, run_id, status="succeeded", timings=timings, metrics=metrics)
+        finish(conn, pipeline, run_id, status="succeeded", timings=timings, metrics=metrics)
     except BaseException as exc:
         try:
-            timings, metrics = run_totals(control, run_id)
-        except psycopg.Error:
-            timings, metrics = {}, {}
+            conn = control.ensure()
+            timings, metrics = run_totals(conn, run_id)
+        except (psycopg.Error, PolaretlError):
+            conn, timings, metrics = control.conn, {}, {}
         timings["total"] = time.perf_counter() - started
-        raise record_failure(
-            control, pipeline, run_id, exc, timings=timings, metrics=metrics
-        ) from exc
+        raise record_failure(conn, pipeline, run_id, exc, timings=timings, metrics=metrics) from exc
     finally:
         if data is not None:
             data.close()
-    return RunResult.fetch(control, run_id)
+    return RunResult.fetch(control.ensure(), run_id)

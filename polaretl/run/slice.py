@@ -27,7 +27,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from polaretl import db
+from polaretl.db import Link
 from polaretl.errors import TransientLoadError
 from polaretl.extract.base import Chunk
 from polaretl.load.base import Connection, LoadContext
@@ -72,29 +72,6 @@ class SliceStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for stage, seconds in other.timings.items():
             self.timings[stage] += seconds
-
-
-class Link:
-    """A slice's connection to the destination, replaced when it drops.
-
-    Batches retried after a dropped connection (or a restarted server) go over a new
-    one; everything after them uses `conn`, never a stale handle.
-    """
-
-    def __init__(self, url: str, conn: Connection | None = None) -> None:
-        self.url = url
-        self.conn = conn if conn is not None else db.connect(url, autocommit=True)
-
-    def reconnect(self) -> Connection:
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
-        self.conn = db.connect(self.url, autocommit=True)
-        return self.conn
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 @dataclass
