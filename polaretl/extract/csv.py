@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
+from polaretl.extract.csv_quotes import quote_problems
 from polaretl.extract.files import expand_glob, fingerprint, resume_offset
 
 _BLOCK = 4 << 20  # bytes parsed at a time; pyarrow yields one record batch per block
@@ -91,7 +92,7 @@ class CsvExtractor(Extractor):
 
     def read(self, slice: str, state: dict[str, Any] | None, chunk_size: int) -> Iterator[Chunk]:
         fp = fingerprint(slice)
-        start = resume_offset(state, fp)
+        start = resume_offset(state, fp, appended=slice)
         if start is None:
             return
         names = self._column_names(slice)
@@ -152,8 +153,10 @@ class CsvExtractor(Extractor):
         return pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _pos(fp: str, offset: int, done: bool) -> dict[str, Any]:
-    return {"fp": fp, "offset": offset, "done": done}
+def _pos(fp: str, offset: int, done: bool, appendable: bool = True) -> dict[str, Any]:
+    """A slice's position; `appendable`: the file read so far ends between records, so
+    rows appended to it later are read on their own (see `resume_offset`)."""
+    return {"fp": fp, "offset": offset, "done": done, "appendable": appendable}
 
 
 class _Reader:
@@ -164,6 +167,12 @@ class _Reader:
         self.next = start + 1  # 1-based ordinal of the next data record
         self.header_rows = 1 if ext.header else 0
         self.invalid: list[tuple[int, str, str]] = []  # (ordinal, raw text, error)
+        # records whose quoting the parser would load wrongly ("x"y, a quote left open)
+        self.problems, self.open_end = (
+            quote_problems(path, ext.delimiter, ext.quote, ext.encoding, self.header_rows)
+            if ext.quote
+            else ({}, False)
+        )
 
     def _on_invalid(self, row: Any) -> str:
         ordinal = (row.number or 0) - self.header_rows
@@ -206,28 +215,10 @@ class _Reader:
             if pending
             else pl.DataFrame(schema={n: pl.Binary for n in self.names})
         )
-        if whole.height and self.ext.quote and _odd_quotes(self.path, self.ext.quote):
-            whole = self._reject_unterminated_tail(whole)
         while whole.height > chunk_size:
             yield self._chunk(whole.head(chunk_size), done=False)
             whole = whole.slice(chunk_size)
         yield self._chunk(whole, done=True)
-
-    def _reject_unterminated_tail(self, whole: pl.DataFrame) -> pl.DataFrame:
-        """An odd number of quote characters means a quoted field never closed: it ran to
-        the end of the file and swallowed every record after it. pyarrow accepts that
-        last record; polaretl rejects it rather than load a mangled value."""
-        last = self.next + whole.height + len(self.invalid) - 1  # the file's last record
-        if any(o >= last for o, _, _ in self.invalid):
-            return whole  # the last record is already rejected (a wrong field count)
-        text = _tail_from_last_quote(self.path, self.ext.quote or '"')
-        if text is None:  # too far back to show as is: show the parsed fields
-            text = self.ext.delimiter.join(
-                (v or b"").decode("utf-8", "backslashreplace") for v in whole.tail(1).row(0)
-            )
-        error = "unterminated quote: this record runs to the end of the file"
-        self.invalid.append((last, text, error))
-        return whole.head(whole.height - 1)
 
     def _chunk(self, raw: pl.DataFrame, *, done: bool) -> Chunk:
         """Give `raw` (the next valid records, as bytes) their ordinals, decode them, and
@@ -249,6 +240,11 @@ class _Reader:
             ~pl.int_range(self.next, end, dtype=pl.Int64, eager=True).is_in([o for o, _, _ in bad])
         )
         self.next = end
+        if self.problems:  # parsed, but not as the file holds them: rejected
+            quoted = ordinals.is_in(list(self.problems))
+            if quoted.any():
+                bad += [(o, *self.problems[o]) for o in ordinals.filter(quoted).to_list()]
+                raw, ordinals = raw.filter(~quoted), ordinals.filter(~quoted)
         frame, encoding_rejects = _decode(raw, ordinals, self.path, self.header_rows)
         labels = (f"{self.path}:" + (ordinals + self.header_rows).cast(pl.String)).alias("s")
         if encoding_rejects is not None:
@@ -280,7 +276,7 @@ class _Reader:
         return Chunk(
             frame,
             source=self.path,
-            position=_pos(self.fp, end - 1, done),
+            position=_pos(self.fp, end - 1, done, appendable=not self.open_end),
             sources=labels,
             rejects=pl.concat(parts) if parts else None,
             null_values=self.ext.null_values,
@@ -288,71 +284,68 @@ class _Reader:
         )
 
 
-def _odd_quotes(path: str, quote: str) -> bool:
-    """Whether the file holds an odd number of quote characters (bytes.count: fast)."""
-    mark = quote.encode()
-    total = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
-            total += block.count(mark)
-    return total % 2 == 1
-
-
-def _tail_from_last_quote(path: str, quote: str, limit: int = 1 << 20) -> str | None:
-    """The file's text from the start of the line holding its last quote character."""
-    size = Path(path).stat().st_size
-    with open(path, "rb") as handle:
-        handle.seek(max(size - limit, 0))
-        tail = handle.read()
-    at = tail.rfind(quote.encode())
-    start = tail.rfind(b"\n", 0, at) + 1
-    if at < 0 or (start == 0 and size > limit):
-        return None
-    return tail[start:].decode("utf-8", "backslashreplace")
-
-
 def _decode(
     raw: pl.DataFrame, ordinals: pl.Series, path: str, header_rows: int
 ) -> tuple[pl.DataFrame, tuple[pl.Series, pl.DataFrame] | None]:
-    """Bytes to text, column by column; rows with bytes that are not UTF-8 are split off
-    as rejects (their raw values shown with backslash escapes)."""
-    try:
-        return raw.select(pl.all().cast(pl.String)), None
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        pass
-    # the cold path: only files with undecodable bytes get here
+    """Bytes to text, column by column. Rows holding bytes that are not UTF-8, or a NUL
+    byte (which PostgreSQL text cannot store), are split off as rejects, their raw
+    values shown with backslash escapes (``\\xe9``, ``\\x00``)."""
+    nul = (
+        raw.height > 0
+        and raw.width > 0
+        and bool(raw.select(pl.any_horizontal(pl.all().bin.contains(b"\x00"))).to_series().any())
+    )
+    if not nul:
+        try:
+            return raw.select(pl.all().cast(pl.String)), None
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+            pass
+    # the cold path: only files with undecodable or NUL bytes get here
     columns = raw.columns
-    valid_rows = [all(v is None or _is_utf8(v) for v in row) for row in raw.iter_rows()]
-    keep = pl.Series(valid_rows, dtype=pl.Boolean)
+    keep = pl.Series([not any(map(_fault, row)) for row in raw.iter_rows()], dtype=pl.Boolean)
     good = raw.filter(keep).select(pl.all().cast(pl.String))
-    bad = raw.filter(~keep)
-    bad_ordinals = ordinals.filter(~keep).to_list()
     raws, errors, sources = [], [], []
-    for ordinal, row in zip(bad_ordinals, bad.iter_rows(), strict=True):
+    for ordinal, row in zip(ordinals.filter(~keep), raw.filter(~keep).iter_rows(), strict=True):
         line = ordinal + header_rows
-        raws.append(
-            {c: v.decode("utf-8", "backslashreplace") for c, v in zip(columns, row, strict=True)}
-        )
+        raws.append({c: _shown(v) for c, v in zip(columns, row, strict=True)})
         errors.append(
             [
                 {
                     "column": c,
-                    "check": "encoding",
-                    "value": v.decode("utf-8", "backslashreplace"),
-                    "message": f"row {line}: column {c} is not valid UTF-8",
+                    "check": fault,
+                    "value": _shown(v),
+                    "message": f"row {line}: column {c} " + _FAULTS[fault],
                     "line": line,
                 }
                 for c, v in zip(columns, row, strict=True)
-                if v is not None and not _is_utf8(v)
+                if (fault := _fault(v))
             ]
         )
         sources.append(f"{path}:{line}")
     return good, (keep, reject_frame(sources, raws, errors))
 
 
-def _is_utf8(value: bytes) -> bool:
+_FAULTS = {
+    "encoding": "is not valid UTF-8 (shown with \\x escapes); if the file is in another "
+    "encoding, set CsvExtractor(encoding=...), e.g. encoding='cp1252'",
+    "nul_byte": "holds a NUL byte (shown as \\x00), which a PostgreSQL text value cannot "
+    "store; remove it from the source",
+}
+
+
+def _fault(value: bytes | None) -> str | None:
+    """``encoding`` or ``nul_byte`` when `value` cannot become a PostgreSQL text value."""
+    if value is None:
+        return None
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return "encoding"
+    return "nul_byte" if b"\x00" in value else None
+
+
+def _shown(value: bytes | None) -> str | None:
+    """A value as text for the quarantine: undecodable bytes and NUL as ``\\xNN``."""
+    if value is None:
+        return None
+    return value.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")

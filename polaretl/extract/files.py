@@ -9,7 +9,9 @@ from the start (new or changed) or resume after ``offset`` records.
 The fingerprint is the size, the modification time in nanoseconds and a BLAKE2b hash of
 the first and last 64 KiB: cheap on a file of any size, and it changes when a file is
 rewritten, appended to or touched. (An edit in the middle of a large file that keeps
-size and mtime is not seen; no real writer does that.)
+size and mtime is not seen; no real writer does that.) A line-based source may pass
+``appended=path``: a file that only grew after a line break (its old first and last
+64 KiB hash as before) resumes after the records already read, not from the start.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from polaretl.errors import ExtractError
 
@@ -78,26 +80,67 @@ def fingerprint(path: str) -> str:
     try:
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
-            digest = hashlib.blake2b(digest_size=16)
-            digest.update(handle.read(EDGE_BYTES))
-            if stat.st_size > EDGE_BYTES:
-                handle.seek(max(EDGE_BYTES, stat.st_size - EDGE_BYTES))
-                digest.update(handle.read(EDGE_BYTES))
+            digest = _edges(handle, stat.st_size)
     except OSError as exc:
         raise ExtractError(
             f"Cannot read {path!r}: {exc.strerror or exc}. Check that the file exists and "
             "is readable by the user running polaretl.",
             path=path,
         ) from exc
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest}"
 
 
-def resume_offset(state: dict[str, Any] | None, fp: str) -> int | None:
+def _edges(handle: BinaryIO, size: int) -> str:
+    """The hash of the first and last `EDGE_BYTES` of the file's first `size` bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    handle.seek(0)
+    digest.update(handle.read(min(EDGE_BYTES, size)))
+    if size > EDGE_BYTES:
+        handle.seek(max(EDGE_BYTES, size - EDGE_BYTES))
+        digest.update(handle.read(size - max(EDGE_BYTES, size - EDGE_BYTES)))
+    return digest.hexdigest()
+
+
+def appended_to(path: str, old: str) -> bool:
+    """Whether the file at `path` is the file fingerprinted `old` with bytes added at its
+    end, after a line break: its first ``size`` bytes hash as the old file did.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b"a\\n")
+        >>> old = fingerprint(f.name)
+        >>> with open(f.name, "ab") as more:
+        ...     _ = more.write(b"b\\n")
+        >>> appended_to(f.name, old), appended_to(f.name, "3:1:00")
+        (True, False)
+    """
+    size_text, _, rest = old.partition(":")
+    digest = rest.partition(":")[2]
+    try:
+        size = int(size_text)
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size <= size:
+                return False
+            handle.seek(max(size - 1, 0))
+            if size and handle.read(1) not in (b"\n", b"\r"):
+                return False  # the old last line was unfinished: a record changed
+            return _edges(handle, size) == digest
+    except (OSError, ValueError):
+        return False
+
+
+def resume_offset(
+    state: dict[str, Any] | None, fp: str, *, appended: str | None = None
+) -> int | None:
     """Where to start reading a file slice, given its saved `state` and fingerprint `fp`.
 
     Args:
         state: the slice's last committed position (``fp``, ``offset``, ``done``) or None.
         fp: the file's current `fingerprint`.
+        appended: the file's path, for a source whose records are lines: when the state
+            says ``appendable`` and the file only grew at its end (`appended_to`), the
+            records read before are not read again.
 
     Returns:
         None when the file is finished and unchanged (read nothing), 0 when it is new or
@@ -111,7 +154,13 @@ def resume_offset(state: dict[str, Any] | None, fp: str) -> int | None:
         >>> resume_offset({"fp": "old", "offset": 9, "done": True}, "3:1:ab")
         0
     """
-    if not state or state.get("fp") != fp:
+    if not state:
+        return 0
+    old = state.get("fp")
+    if old != fp:
+        grown = state.get("appendable") is True and isinstance(old, str)
+        if appended is not None and grown and appended_to(appended, str(old)):
+            return int(state.get("offset", 0))  # only new records follow what was read
         return 0
     if state.get("done"):
         return None

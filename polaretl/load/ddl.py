@@ -18,6 +18,33 @@ LINEAGE_COLUMNS: dict[str, str] = {
 }
 
 
+#: PostgreSQL keeps the first 63 bytes of a longer identifier (NAMEDATALEN - 1), silently.
+MAX_IDENTIFIER_BYTES = 63
+
+
+def check_identifier(name: str, what: str, fix: str) -> None:
+    """Refuse a name PostgreSQL would not keep as given: longer than 63 bytes (it would
+    be cut, silently), empty, or holding a NUL character.
+
+    Example:
+        >>> check_identifier("é" * 31, "Column", "Rename it.")
+        >>> check_identifier("é" * 32, "Column", "Rename it.")
+        Traceback (most recent call last):
+        ...
+        polaretl.errors.ConfigError: Column 'éééééééééééééééééééééééééééééééé' is 64 bytes \
+long (UTF-8); PostgreSQL keeps only the first 63 bytes of a name and would cut it \
+silently. Rename it.
+    """
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ConfigError(
+            f"{what} {name!r} is {size} bytes long (UTF-8); PostgreSQL keeps only the first "
+            f"{MAX_IDENTIFIER_BYTES} bytes of a name and would cut it silently. {fix}"
+        )
+    if not name or "\x00" in name:
+        raise ConfigError(f"{what} {name!r} cannot be a PostgreSQL name (empty or NUL). {fix}")
+
+
 def qualified(table: str) -> sql.Composed:
     """``schema.table`` (or ``table``) as a quoted identifier.
 

@@ -93,7 +93,9 @@ def test_a_finished_unchanged_file_is_skipped_and_a_changed_one_reread(tmp_path)
     path = write(tmp_path, b"id\n1\n2\n")
     last = read_all(path)[-1].position
     assert read_all(path, state=last) == []
-    path.write_bytes(b"id\n1\n2\n3\n")
+    path.write_bytes(b"id\n1\n2\n3\n")  # appended: only the new record is read
+    assert rows(read_all(path, state=last)) == [{"id": "3"}]
+    path.write_bytes(b"id\n1\n9\n3\n")  # rewritten: read again from the start
     assert len(rows(read_all(path, state=last))) == 3
 
 
