@@ -37,6 +37,7 @@ from polaretl.extract.base import SOURCE_COLUMN
 from polaretl.load.base import Connection, LoadContext, Loader, LoadResult
 from polaretl.load.ddl import (
     LINEAGE_COLUMNS,
+    check_identifier,
     create_table,
     normalise,
     pg_type,
@@ -120,6 +121,13 @@ class PostgresLoader(Loader):
                 f"PostgresLoader mode {mode!r} is unknown: use one of "
                 f"{', '.join(m.value for m in Mode)}."
             ) from exc
+        for part in split_table(table):
+            check_identifier(
+                part,
+                "PostgresLoader: the target name",
+                f"Choose a table name whose schema and table parts ({table!r}) are at most "
+                "63 bytes each.",
+            )
         self.table = table
         self.key = [key] if isinstance(key, str) else list(key or [])
         if self.mode is Mode.UPSERT and not self.key:
@@ -156,6 +164,14 @@ class PostgresLoader(Loader):
 
     def prepare(self, conn: Connection, schema: pl.Schema, ctx: LoadContext) -> None:
         data = {n: t for n, t in schema.items() if n not in LINEAGE_COLUMNS}
+        for name in data:  # before any write: a cut name would load into another column
+            check_identifier(
+                name,
+                "Column",
+                f"Nothing was written to {self.table}. Rename the column before loading with "
+                f"a transform, e.g. transforms=[lambda lf: lf.rename({{{name!r}: "
+                "'shorter_name'})] (the contract keeps the source's name).",
+            )
         missing_key = [k for k in self.key if k not in data]
         if missing_key:
             raise ConfigError(
@@ -295,7 +311,7 @@ class PostgresLoader(Loader):
                 loaded = frame.height
             columns = [c for c in frame.columns if c != _ROW]
             if self.mode is Mode.UPSERT and not refuse and target.direct:
-                self._prune_unchanged(conn, target)
+                self._prune_unchanged(conn, target, frame)
             written = conn.execute(self._merge_sql(target, columns)).rowcount
             gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
             return KeyedLoadResult(
@@ -304,23 +320,36 @@ class PostgresLoader(Loader):
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "load a batch into") from exc
 
-    def _prune_unchanged(self, conn: Connection, target: _Target) -> None:
+    def _prune_unchanged(self, conn: Connection, target: _Target, frame: pl.DataFrame) -> None:
         """Drop staged rows the target already holds unchanged, before the merge.
 
         ON CONFLICT DO UPDATE ... WHERE locks (and so writes WAL for) every conflicting
         row before it compares; a read-only probe by key first leaves those rows alone
         (measured: 21 MB of WAL for 100k unchanged rows, then none). Index probes beat
         hashing the whole target for a batch, hence the planner settings, which last
-        for this transaction only.
+        for this transaction only. When the batch's keys are integers and the target
+        holds few more rows in their range than the batch (keys loaded in order, as
+        exports and incremental loads come), one hash join with that range read from
+        the index beats a probe per row: 0.27 s against 0.6-0.9 s per 100k unchanged rows
+        of a 1M-row target (EXPLAIN ANALYZE); `_key_range` decides.
         """
         data = [c for c in target.columns if c not in self.key]
         if not data:
             return
-        conn.execute("SET LOCAL enable_hashjoin = off")
+        bounds = self._key_range(conn, frame)
+        if bounds is None:
+            conn.execute("SET LOCAL enable_hashjoin = off")
+        else:
+            conn.execute("SET LOCAL enable_nestloop = off")
         conn.execute("SET LOCAL enable_mergejoin = off")
+        in_range = (
+            sql.SQL(" AND t.{} BETWEEN %s AND %s").format(sql.Identifier(self.key[0]))
+            if bounds
+            else sql.SQL("")
+        )
         conn.execute(
             sql.SQL(
-                "DELETE FROM {stage} s USING {target} t WHERE {keys} "
+                "DELETE FROM {stage} s USING {target} t WHERE {keys}{in_range} "
                 "AND ({old}) IS NOT DISTINCT FROM ({new})"
             ).format(
                 stage=sql.Identifier(_STAGE),
@@ -328,10 +357,35 @@ class PostgresLoader(Loader):
                 keys=sql.SQL(" AND ").join(
                     sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.key
                 ),
+                in_range=in_range,
                 old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in data),
                 new=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in data),
-            )
+            ),
+            bounds,
         )
+        if bounds is not None:
+            conn.execute("SET LOCAL enable_nestloop = on")
+
+    def _key_range(self, conn: Connection, frame: pl.DataFrame) -> tuple[int, int] | None:
+        """The batch's (min, max) of an integer first key column when the target holds
+        at most twice the batch's rows in that range (so hashing the range is cheap);
+        None otherwise. Costs an index scan of at most twice the batch's rows."""
+        first = self.key[0]
+        if not frame.schema[first].is_integer():
+            return None  # text keys: Polars' byte order is not the column's collation
+        lo, hi = frame.select(pl.col(first).min().alias("lo"), pl.col(first).max().alias("hi")).row(
+            0
+        )
+        if lo is None or hi is None:
+            return None
+        cap = 2 * frame.height
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM (SELECT FROM {t} WHERE {k} BETWEEN %s AND %s LIMIT %s) x"
+            ).format(t=qualified(self.table), k=sql.Identifier(first)),
+            (lo, hi, cap),
+        ).fetchone()
+        return (int(lo), int(hi)) if row is not None and int(row[0]) < cap else None
 
     def _merge_sql(self, target: _Target, columns: list[str]) -> sql.Composed:
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
