@@ -4,6 +4,8 @@ transaction, read back as Polars frames, and moved through their lifecycle:
     pending --replay (loaded)--> replayed      (replay_run_id: the run that loaded it)
     pending --replay (invalid)--> pending      (errors: the new reasons)
     pending --discard (reason)--> discarded    (discard_reason)
+    pending --received again--> discarded      (superseded by the newer copy, which is
+                                                pending: one pending copy per record)
 
 ``raw`` is never changed: it is the record as received. A correction (an edited export,
 or the Python API) is kept in ``corrected``, and replay reads ``coalesce(corrected, raw)``.
@@ -28,10 +30,14 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
     """COPY quarantined rows (``source``, ``raw``, ``errors``) in the open transaction.
 
     The frame goes over as CSV text (jsonb parses its text form), in one COPY: no
-    per-row statements even when a whole chunk is rejected.
+    per-row statements even when a whole chunk is rejected. A record an earlier run
+    quarantined and that arrives again (same source, same raw) supersedes that pending
+    copy, which is marked discarded with the reason: every run keeps the records it
+    rejected, and a record is pending once.
     """
     if frame.height == 0:
         return 0
+    [(last_id,)] = conn.execute("SELECT coalesce(max(id), 0) FROM polaretl.quarantine")
     payload = frame.select(
         pl.lit(run_id, dtype=pl.Int64).alias("run_id"),
         pl.lit(pipeline).alias("pipeline"),
@@ -47,6 +53,15 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
     )
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(payload.encode("utf-8"))
+    conn.execute(
+        "UPDATE polaretl.quarantine old SET status = 'discarded', updated_at = now(), "
+        "discard_reason = 'superseded: received again by run ' || %(run)s "
+        "FROM polaretl.quarantine new WHERE new.id > %(last)s AND new.run_id = %(run)s "
+        "AND new.slice = %(slice)s AND old.pipeline = %(pipeline)s "
+        "AND old.status = 'pending' AND old.run_id <> %(run)s "
+        "AND old.source = new.source AND old.raw = new.raw",
+        {"run": run_id, "last": last_id, "slice": slice, "pipeline": pipeline},
+    )
     return frame.height
 
 

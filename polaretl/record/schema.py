@@ -168,6 +168,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        # A record received again (a re-read file, a re-sent page) supersedes its pending
+        # copy from an earlier run; this index finds that copy by where it came from.
+        """
+        CREATE INDEX quarantine_pending_source ON polaretl.quarantine (pipeline, source)
+            WHERE status = 'pending';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
