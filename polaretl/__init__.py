@@ -28,6 +28,7 @@ from polaretl.api import (
     wait,
 )
 from polaretl.errors import (
+    BrokerError,
     ConfigError,
     ContractError,
     CopyError,
@@ -75,6 +76,7 @@ __all__ = [
     "Apprise",
     "BasicAuth",
     "BearerAuth",
+    "BrokerError",
     "Channel",
     "Chunk",
     "ConfigError",

@@ -23,6 +23,10 @@ ENV_URL = "POLARETL_DATABASE_URL"
 #: Seconds a dropped connection waits for the server to come back (a restart, a
 #: failover) before the batch on it counts as failed.
 RECONNECT_TIMEOUT = float(os.environ.get("POLARETL_RECONNECT_TIMEOUT", 60))
+#: Seconds to wait for a server to answer a new connection, unless the URL
+#: (``connect_timeout``) or ``PGCONNECT_TIMEOUT`` says: one that accepts TCP and never
+#: answers is an error, not a hang.
+CONNECT_TIMEOUT = 10
 STATE_DIR = ".polaretl"
 _SERVERS: dict[str, Any] = {}
 
@@ -58,7 +62,12 @@ def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
     """Open a connection; an unreachable server is a clear error with the URL redacted."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name="polaretl")
+        options: dict[str, Any] = {"application_name": "polaretl"}
+        if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(url) and not (
+            os.environ.get("PGCONNECT_TIMEOUT")
+        ):
+            options["connect_timeout"] = CONNECT_TIMEOUT
+        return psycopg.connect(url, autocommit=autocommit, **options)
     except psycopg.OperationalError as exc:
         raise TransientLoadError(
             f"Cannot connect to PostgreSQL at {redact_url(url)}: {_first_line(exc)}. "

@@ -11,6 +11,7 @@ PolaretlError
   RecordError            # the polaretl schema could not be read or written
   RunLockedError         # another run of the pipeline holds the lock
   RunFailedError         # a run ended failed; carries run_id
+  BrokerError            # the Celery broker (Redis) cannot be reached
 ```
 
 Every error keeps its context as attributes (see `attrs()`), pickles across worker
@@ -90,6 +91,10 @@ class RunLockedError(PolaretlError, Terminal):
 
 class RunFailedError(PolaretlError):
     """A run ended failed; `run_id` names it and `polaretl show RUN_ID` has the details."""
+
+
+class BrokerError(PolaretlError, Transient):
+    """The Celery broker (Redis) cannot be reached; carries `url` (redacted)."""
 
 
 class TransientExtractError(ExtractError, Transient):

@@ -7,6 +7,7 @@ and any value registered with `register_secret` (tokens read from the environmen
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -61,6 +62,31 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def looks_secret(name: str) -> bool:
+    """Whether a query parameter or header name looks like it holds a credential.
+
+    Example:
+        >>> looks_secret("X-API-Key"), looks_secret("Authorization"), looks_secret("limit")
+        (True, True, False)
+    """
+    return _SECRET_PARAMS.search(name) is not None
+
+
+def secret_params(url: str) -> dict[str, str]:
+    """The query parameters of `url` that `redact_url` masks (credentials), by name.
+
+    Example:
+        >>> secret_params("https://api/x?limit=5&api_key=abc")
+        {'api_key': 'abc'}
+    """
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return {}
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return {k: v for k, v in pairs if looks_secret(k)}
+
+
 def redact_text(text: str) -> str:
     """Mask URLs' secrets, ``password=...`` pairs and registered secrets in free text.
 
@@ -75,3 +101,18 @@ def redact_text(text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """Passes every record, its message redacted (for libraries that log URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+# httpx logs every request's full URL at INFO ("HTTP Request: GET https://...?key=...").
+logging.getLogger("httpx").addFilter(RedactingFilter())

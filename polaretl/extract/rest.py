@@ -88,7 +88,7 @@ from polaretl.extract.rest_paging import (
     json_path,
     strip_param,
 )
-from polaretl.redact import redact_text
+from polaretl.redact import looks_secret, redact_text, register_secret, secret_params
 
 __all__ = [
     "ApiKeyAuth",
@@ -390,6 +390,13 @@ class RestExtractor(Extractor):
         if not flatten_sep:
             raise ConfigError("RestExtractor: flatten_sep must not be empty.")
         self.url = url
+        # a key pasted into the URL or a header: masked wherever it would show (an API
+        # may repeat it in an error body)
+        for value in secret_params(url).values():
+            register_secret(value)
+        for name, value in (headers or {}).items():
+            if looks_secret(name):
+                register_secret(value.removeprefix("Bearer ").removeprefix("Basic "))
         self.records_path = records_path
         self.paginator = paginator or SinglePage()
         self.params = dict(params or {})
@@ -441,6 +448,9 @@ class RestExtractor(Extractor):
     def _position(
         self, nxt: dict[str, Any] | None, since: str | None, cursor_max: str | None
     ) -> dict[str, Any]:
+        if nxt and nxt.get("url"):
+            hidden = secret_params(self.url)
+            nxt = {**nxt, "url": functools.reduce(strip_param, hidden, nxt["url"])}
         return {
             "kind": self.paginator.kind,
             "url": redact_text(self.url),
@@ -484,6 +494,9 @@ class RestExtractor(Extractor):
         memory: dict[str, Any] = {}  # the paginator's loop guard
         origins: dict[str, tuple[str, ...]] = {}  # column -> key path, for collisions
         auth_param = self.auth.query_param if self.auth else None
+        # Credentials typed into the URL's query: sent with every request, also one a
+        # position's next URL lacks (`_position` strips them: an API may echo them).
+        hidden = secret_params(self.url)
         buffer: list[_Page] = []
         held = 0
         last = incoming
@@ -491,6 +504,8 @@ class RestExtractor(Extractor):
         # Bounded by the last page, the paginator's loop guard, or max_pages.
         for _ in range(self.max_pages or sys.maxsize):
             url, query = self.paginator.request(self.url, params, page_state)
+            if hidden and url != self.url:
+                query = {**query, **hidden}
             response = session.get(url, query)
             page = self._page(response, origins)
             if held and held + page.received > chunk_size:

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from polaretl.db import STATE_DIR
-from polaretl.errors import ConfigError, TransientExtractError
+from polaretl.errors import BrokerError, ConfigError
 from polaretl.redact import redact_url
 
 ENV_URL = "POLARETL_REDIS_URL"
@@ -50,13 +50,21 @@ def client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+#: Seconds `check` waits for Redis to accept and answer.
+CHECK_TIMEOUT = 5.0
+
+
 def check(url: str) -> None:
     """Fail with a clear, redacted message when Redis cannot be reached."""
     try:
-        client(url).ping()
+        conn = client(url)
+        conn.connection_pool.connection_kwargs.update(
+            socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+        )
+        conn.ping()
     except redis.RedisError as exc:
-        raise TransientExtractError(
-            f"Cannot reach Redis at {redact_url(url)}: {exc}. Start Redis, or unset "
-            "POLARETL_REDIS_URL / --redis-url to use the embedded one.",
+        raise BrokerError(
+            f"Cannot reach Redis at {redact_url(url)}: {str(exc).rstrip('.')}. Start Redis, "
+            "or unset POLARETL_REDIS_URL / --redis-url to use the embedded one.",
             url=redact_url(url),
         ) from exc

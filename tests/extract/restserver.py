@@ -14,9 +14,11 @@ Endpoints over one list of records (``server.records``), filtered by ``updated_s
 | ``/token`` (POST) | | OAuth2 client-credentials token endpoint |
 
 ``server.require`` makes the data endpoints answer 401 unless the request carries the
-credential; ``server.fault(path, kind, ...)`` makes the next requests to a path fail
-(statuses, truncated or reset bodies, a 1 byte/s body, a repeating cursor). Every
-request is logged in ``server.log`` (method, path, query, headers).
+credential (``server.echo_credentials``: the 401's body repeats what was sent);
+``server.fault(path, kind, ..., after=N)`` makes the next requests to a path (after N
+normal answers) fail (statuses, truncated or reset bodies, a 1 byte/s body, a
+repeating cursor). Every request is logged in ``server.log`` (method, path, query,
+headers, arrival time).
 
 Run on its own (benchmarks, trying ``connectors/rest_customers.py``):
 ``python -m tests.extract.restserver --records 1000 --port 8000 --token T``.
@@ -30,6 +32,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +68,7 @@ class Fault:
     times: int | None = 1
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0  # requests to the path answered normally before the fault starts
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Logged:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class RestServer:
@@ -84,6 +89,8 @@ class RestServer:
         self.raw_body = b"[]"
         self.require: tuple[str, ...] | None = None
         self.clients = {"client-1": "cl1ent-s3cret-value"}
+        # a 401 repeats the credential it got, as some APIs do ("invalid key 'abc'")
+        self.echo_credentials = False
         self.token_ttl = 3600
         self.tokens_issued: list[str] = []
         self.log: list[Logged] = []
@@ -132,9 +139,12 @@ class RestServer:
         times: int | None = 1,
         status: int = 500,
         headers: dict[str, str] | None = None,
+        after: int = 0,
     ) -> None:
         with self._lock:
-            self.faults.setdefault(path, []).append(Fault(kind, times, status, headers or {}))
+            self.faults.setdefault(path, []).append(
+                Fault(kind, times, status, headers or {}, after)
+            )
 
     def requests(self, path: str | None = None) -> list[Logged]:
         with self._lock:
@@ -146,6 +156,9 @@ class RestServer:
             if not queue:
                 return None
             fault = queue[0]
+            if fault.after > 0:
+                fault.after -= 1
+                return None
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -186,6 +199,9 @@ class RestServer:
         if req.path == "/token":
             return self._token(req) + (None,)
         if not self._authorised(req):
+            if self.echo_credentials:
+                got = {k: v for k, v in {**req.query, **req.headers}.items() if k != "host"}
+                return 401, {}, json.dumps({"error": "unauthorized", "got": got}).encode(), None
             return 401, {}, b'{"error": "unauthorized"}', None
         key = f"{req.path}?{urlencode(sorted(req.query.items()))}"
         if self.cache is not None and key in self.cache and fault is None:
