@@ -33,6 +33,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check polaretl tests benchmarks connectors contracts
 	$(VENV)/bin/mypy polaretl
 
+# The whole benchmark suite (load table with dlt and pandas, chunk sweep, 10M-row RSS,
+# Celery 1 vs 2 workers); results, chart and PERFORMANCE.md go to benchmarks/results/.
+# e.g. `make bench BENCH_ARGS="--quick"` or `BENCH_ARGS="--skip-10m --skip-celery"`.
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks $(BENCH_ARGS)

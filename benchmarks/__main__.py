@@ -1,14 +1,15 @@
-"""``python -m benchmarks [ARGS]``: run the benchmark suite (today: the load benchmark).
+"""``python -m benchmarks [ARGS]``: the whole suite (`benchmarks.suite`; ``make bench``).
 
+``python -m benchmarks load [ARGS]`` runs the load table alone (`benchmarks.load`);
 ``python -m benchmarks datagen [ARGS]`` only generates the cached CSV;
-``python -m benchmarks load [ARGS]`` is the same as no sub-command.
+``python -m benchmarks celery [ARGS]`` runs Celery scaling alone.
 """
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import datagen, load
+from benchmarks import datagen, load, suite
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] == "datagen":
         return datagen.main(args[1:])
     if args and args[0] == "load":
-        args = args[1:]
-    return load.main(args)
+        return load.main(args[1:])
+    if args and args[0] == "celery":
+        from benchmarks import celery_scaling
+
+        return celery_scaling.main(args[1:])
+    return suite.main(args)
 
 
 if __name__ == "__main__":

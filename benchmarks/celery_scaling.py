@@ -4,8 +4,10 @@
 
 Each worker has concurrency 1; the pipeline deals its slices (one per file) into 8
 lanes. Prints seconds, rows/s and the 2-worker / 1-worker ratio, measured in one run
-on a scratch database that is dropped at the end. Needs Redis (POLARETL_REDIS_URL or
+on a scratch database that is dropped at the end, through a queue of its own
+(``POLARETL_QUEUE=polaretl_bench_<pid>``). Needs Redis (POLARETL_REDIS_URL or
 redis://127.0.0.1:6379/14) and PostgreSQL (POLARETL_BENCH_PG_DSN or 127.0.0.1:5432).
+The suite (``python -m benchmarks``) calls `measure` unless ``--skip-celery``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -27,6 +30,8 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data" / "celery_ws"
+#: Database 14 of the machine's Redis is the benchmarks' own; the queue name is per run.
+REDIS_URL = "redis://127.0.0.1:6379/14"
 
 CONNECTOR = """
 import polaretl as pe
@@ -119,53 +124,92 @@ def timed_run(workspace: Path, url: str) -> tuple[float, int]:
     result = pe.wait(run_id, database_url=url)
     seconds = time.perf_counter() - start
     if result.status != "succeeded":
-        raise SystemExit(f"run failed: {result.error}")
+        raise RuntimeError(f"run failed: {result.error}")
     return seconds, result.loaded
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-
-    dsn = os.environ.get("POLARETL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("POLARETL_REDIS_URL", "redis://127.0.0.1:6379/14")
+def measure(
+    rows: int, files: int, repeat: int, *, dsn: str, redis_url: str, queue: str | None = None
+) -> dict[str, Any]:
+    """Seconds of the same run on 1 then 2 workers (a scratch database, a queue of its own
+    so no other worker on the same Redis takes the tasks); the median of `repeat` each."""
+    queue = queue or f"polaretl_bench_{os.getpid()}"
     name = f"polaretl_bench_celery_{os.getpid()}"
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     url = psycopg.conninfo.make_conninfo(dsn, dbname=name)
-    workspace = make_workspace(args.rows, args.files)
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {**os.environ, "POLARETL_DATABASE_URL": url, "POLARETL_REDIS_URL": redis_url}
-    os.environ.update({"POLARETL_REDIS_URL": redis_url})
+    workspace = make_workspace(rows, files)
+    saved = {k: os.environ.get(k) for k in ("POLARETL_REDIS_URL", "POLARETL_QUEUE")}
+    os.environ.update({"POLARETL_REDIS_URL": redis_url, "POLARETL_QUEUE": queue})
+    env = {**os.environ, "POLARETL_DATABASE_URL": url}
     workers: list[subprocess.Popen[bytes]] = []
-    results: dict[int, list[float]] = {}
+    times: dict[int, list[float]] = {}
     try:
         for count in (1, 2):
             while len(workers) < count:
                 workers.append(start_worker(workspace, env, len(workers)))
-            times = []
-            for _ in range(args.repeat):
-                seconds, loaded = timed_run(workspace, url)
-                times.append(seconds)
-            results[count] = times
+            times[count] = [timed_run(workspace, url)[0] for _ in range(repeat)]
     finally:
         for proc in workers:
             stop(proc)
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    one, two = statistics.median(results[1]), statistics.median(results[2])
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _clear_queue(redis_url, queue)
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    return {
+        "rows": rows,
+        "files": files,
+        "repeat": repeat,
+        "queue": queue,
+        "seconds": {"1": times[1], "2": times[2]},
+        "seconds_median": {"1": one, "2": two},
+        "rows_per_s": {"1": rows / one, "2": rows / two},
+        "speedup": one / two,
+    }
+
+
+def _clear_queue(redis_url: str, queue: str) -> None:
+    """Delete this run's queue keys only (the Redis database may serve others)."""
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{queue}*"):
+        client.delete(key)
+
+
+def table_markdown(result: dict[str, Any]) -> str:
+    one, two = result["seconds_median"]["1"], result["seconds_median"]["2"]
+    rows = result["rows"]
+    return "\n".join(
+        [
+            "| workers | seconds | rows/s | vs 1 worker |",
+            "|---|---:|---:|---:|",
+            f"| 1 | {one:.2f} | {rows / one:,.0f} | 1.00× |",
+            f"| 2 | {two:.2f} | {rows / two:,.0f} | {one / two:.2f}× |",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    dsn = os.environ.get("POLARETL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("POLARETL_REDIS_URL", REDIS_URL)
+    result = measure(args.rows, args.files, args.repeat, dsn=dsn, redis_url=redis_url)
     print(
         f"Celery scaling, {args.rows:,} rows in {args.files} files, "
         f"median of {args.repeat}, {os.cpu_count()} cores"
     )
-    print("| workers | seconds | rows/s | ratio to 1 worker |")
-    print("|---|---|---|---|")
-    print(f"| 1 | {one:.2f} | {args.rows / one:,.0f} | 1.00 |")
-    print(f"| 2 | {two:.2f} | {args.rows / two:,.0f} | {one / two:.2f} |")
+    print(table_markdown(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,10 +11,16 @@ drops (``polaretl_bench_<pid>``), each repeat measures, in this order:
    into a table that does not exist yet (polaretl creates it);
 3. ``upsert-first``: the same with ``mode="upsert"``, first load into a new table;
 4. ``upsert-rerun``: that pipeline again on the same data (``full_refresh=True``), every
-   row unchanged.
+   row unchanged;
+5. ``no-checks``: append with the contract's checks off (`benchmarks.nocheck.CastOnly`:
+   columns are still cast to the contract's types, which the typed target needs, but
+   Pandera does not run): the cost of validation is append's time minus this one's;
+6. ``dlt``: dlt loading the same CSV into a table with a unique index (`benchmarks.peers`);
+7. ``pandas``: ``read_csv`` + ``to_sql`` of a 100k-row sample, scaled to rows/s.
 
-A polaretl run with no contract is not measured: the loader needs one to create the
-target. Before the first measurement one small untimed polaretl run (1,000 rows, append
+A polaretl run with no contract at all (`PassThrough`) is not measured: the loader needs
+the contract's types to create the target, and untyped text would not load into it.
+Before the first measurement one small untimed polaretl run (1,000 rows, append
 and upsert) warms imports and Pandera's lazily registered backends (~0.6 s, once per
 process), which a long-lived process pays once. Each polaretl run is timed around
 ``Pipeline.run()``; its per-stage seconds come from ``RunResult.timings`` (extract and
@@ -32,8 +38,9 @@ load average after each run, to judge how noisy the machine was.
 Output: a markdown table on stdout (stable format, to paste into the README) and
 ``benchmarks/results/load-<UTC timestamp>.json`` with every measurement and the machine.
 
-Usage: ``python -m benchmarks [--rows N] [--repeat N] [--chunk-size N] [--bad-rows]
-[--paths copy,append,upsert-first,upsert-rerun] [--dsn URL]``
+Usage: ``python -m benchmarks load [--rows N] [--repeat N] [--chunk-size N] [--bad-rows]
+[--paths copy,append,upsert-first,upsert-rerun,no-checks,dlt,pandas] [--dsn URL]``
+(``python -m benchmarks`` with no sub-command runs the whole suite, `benchmarks.suite`).
 """
 
 from __future__ import annotations
@@ -74,9 +81,17 @@ PATHS: dict[str, str] = {
     "append": "polaretl append",
     "upsert-first": "polaretl upsert, first load",
     "upsert-rerun": "polaretl upsert, unchanged re-run",
+    "no-checks": "polaretl append, contract checks off",
+    "dlt": "dlt, parquet via ADBC",
+    "dlt-csv": "dlt, csv via COPY",
+    "pandas": "pandas `to_sql` (100k sample)",
 }
+#: Paths that need the ``bench`` extra (and run only when it is installed).
+PEERS = ("dlt", "dlt-csv", "pandas")
 #: The goals, as rows/s relative to raw \copy (end to end, contract on).
 GOALS: dict[str, float] = {"append": 1.0, "upsert-first": 0.6, "upsert-rerun": 0.6}
+DLT_GOAL = 4.0  # polaretl append rows/s over dlt's
+VALIDATE_GOAL = 0.20  # the validate stage's share of append's wall time
 RAW_TABLE = "bench_raw"
 SERVER_SETTINGS = (
     "shared_buffers",
@@ -94,6 +109,7 @@ class Measurement:
     """Every repeat of one path."""
 
     path: str
+    rows: int = 0  # rows each run handles (a sample for pandas)
     seconds: list[float] = field(default_factory=list)
     stages: list[dict[str, float]] = field(default_factory=list)
     loaded: list[int] = field(default_factory=list)
@@ -104,6 +120,10 @@ class Measurement:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.median
 
     def stage_medians(self) -> dict[str, float]:
         if not self.stages:
@@ -218,25 +238,36 @@ def run_copy(url: str, csv: Path, rows: int) -> tuple[float, dict[str, float], i
     return seconds, {}, loaded, 0
 
 
-def make_pipeline(csv: Path, table: str, mode: str, chunk_size: int) -> Any:
+def make_pipeline(csv: Path, table: str, mode: str, chunk_size: int, *, checks: bool = True) -> Any:
     import polaretl as pe
+    from benchmarks.nocheck import CastOnly
 
+    contract = order_contract()
     return pe.Pipeline(
         f"bench_{table}",
         extractor=pe.CsvExtractor(str(csv)),
-        contract=order_contract(),
+        contract=contract if checks else None,
+        validator=None if checks else CastOnly(contract),
         loader=pe.PostgresLoader(table, key="order_id", mode=mode),
         chunk_size=chunk_size,
     )
 
 
 def run_polaretl(
-    url: str, csv: Path, rows: int, *, table: str, mode: str, chunk_size: int, fresh: bool
+    url: str,
+    csv: Path,
+    rows: int,
+    *,
+    table: str,
+    mode: str,
+    chunk_size: int,
+    fresh: bool,
+    checks: bool = True,
 ) -> tuple[float, dict[str, float], int, int]:
     if fresh:
         drop_table(url, table)
     checkpoint(url)
-    pipeline = make_pipeline(csv, table, mode, chunk_size)
+    pipeline = make_pipeline(csv, table, mode, chunk_size, checks=checks)
     t0 = time.perf_counter()
     result = pipeline.run(database_url=url, full_refresh=True)
     seconds = time.perf_counter() - t0
@@ -251,20 +282,48 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def warm_up(url: str, chunk_size: int) -> None:
-    """One small untimed polaretl run, so imports and Pandera's lazily registered backends
-    (about 0.6 s, once per process) are not charged to the first measured run."""
+def warm_up(url: str, chunk_size: int, paths: list[str]) -> None:
+    """One small untimed run per kind, so imports and Pandera's lazily registered backends
+    (about 0.6 s, once per process; dlt's first run more) are not charged to the first
+    measured run."""
     small = ensure_orders_csv(1_000)
     for mode in ("append", "upsert"):
         pipeline = make_pipeline(small, "bench_warm_up", mode, chunk_size)
         pipeline.run(database_url=url, full_refresh=True)
         drop_table(url, "bench_warm_up")
+    if "dlt" in paths or "dlt-csv" in paths:
+        from benchmarks.peers import run_dlt
+
+        run_dlt(url, small)
+        run_dlt(url, small, file_format="csv")
+    if "pandas" in paths:
+        from benchmarks.peers import PANDAS_TABLE, run_pandas
+
+        run_pandas(url, small, raw_table_ddl(PANDAS_TABLE), 1_000)
+
+
+def _run_peer(
+    url: str, csv: Path, path: str, rows: int
+) -> tuple[float, dict[str, float], int, int]:
+    from benchmarks.peers import PANDAS_TABLE, run_dlt, run_pandas
+
+    checkpoint(url)
+    if path in ("dlt", "dlt-csv"):
+        seconds, loaded = run_dlt(url, csv, file_format="csv" if path == "dlt-csv" else "parquet")
+    else:
+        seconds, loaded = run_pandas(url, csv, raw_table_ddl(PANDAS_TABLE), rows)
+    if loaded != rows:
+        raise RuntimeError(f"{path} loaded {loaded} rows, expected {rows}")
+    return seconds, {}, loaded, 0
 
 
 def run_suite(
     url: str, csv: Path, rows: int, paths: list[str], repeat: int, chunk_size: int
 ) -> dict[str, Measurement]:
-    out = {p: Measurement(p) for p in paths}
+    from benchmarks.peers import PANDAS_SAMPLE
+
+    sample = min(rows, PANDAS_SAMPLE)
+    out = {p: Measurement(p, rows=sample if p == "pandas" else rows) for p in paths}
     label = csv
     try:  # a relative path, as connectors give (it is each loaded row's source label)
         label = csv.relative_to(Path.cwd())
@@ -287,14 +346,29 @@ def run_suite(
             chunk_size=chunk_size,
             fresh=False,
         ),
+        "no-checks": lambda: run_polaretl(
+            url,
+            label,
+            rows,
+            table="bench_nocheck",
+            mode="append",
+            chunk_size=chunk_size,
+            fresh=True,
+            checks=False,
+        ),
+        "dlt": lambda: _run_peer(url, csv, "dlt", rows),
+        "dlt-csv": lambda: _run_peer(url, csv, "dlt-csv", rows),
+        "pandas": lambda: _run_peer(url, csv, "pandas", sample),
     }
     if any(p != "copy" for p in paths):
-        warm_up(url, chunk_size)
+        warm_up(url, chunk_size, paths)
     for i in range(repeat):
         if "upsert-rerun" in paths and "upsert-first" not in paths:
             runners["upsert-first"]()  # the re-run needs the rows in place; not measured
         for path in paths:
             who = resource.RUSAGE_CHILDREN if path == "copy" else resource.RUSAGE_SELF
+            if path in ("append", "no-checks"):
+                drop_table(url, "bench_upsert")  # the upsert paths' table, not needed now
             before = _cpu_seconds(who)
             seconds, stages, loaded, rejected = runners[path]()
             m = out[path]
@@ -316,19 +390,27 @@ def run_suite(
 # -- reporting -----------------------------------------------------------------------------
 
 
-def table_markdown(results: dict[str, Measurement], rows: int) -> str:
+def vs_copy(results: dict[str, Measurement], path: str) -> float | None:
+    """`path`'s rows/s over raw ``\\copy``'s, measured in the same invocation."""
+    if "copy" not in results or path not in results:
+        return None
+    return results[path].rows_per_s / results["copy"].rows_per_s
+
+
+def table_markdown(results: dict[str, Measurement]) -> str:
     """The results as a markdown table (a stable format: the README quotes it)."""
-    base = results["copy"].median if "copy" in results else None
     lines = [
-        "| path | seconds | rows/s | vs \\copy | " + " | ".join(STAGES) + " |",
-        "|---|---:|---:|---:|" + "---:|" * len(STAGES),
+        "| path | rows | seconds | rows/s | vs \\copy | " + " | ".join(STAGES) + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES),
     ]
     for path, m in results.items():
-        ratio = f"{base / m.median:.2f}×" if base else "n/a"
+        ratio = vs_copy(results, path)
         stages = m.stage_medians()
         cells = [f"{stages[s]:.2f}" if stages else "–" for s in STAGES]
         lines.append(
-            f"| {PATHS[path]} | {m.median:.2f} | {rows / m.median:,.0f} | {ratio} | "
+            f"| {PATHS[path]} | {m.rows:,} | {m.median:.2f} | {m.rows_per_s:,.0f} | "
+            + (f"{ratio:.2f}×" if ratio is not None else "n/a")
+            + " | "
             + " | ".join(cells)
             + " |"
         )
@@ -336,16 +418,55 @@ def table_markdown(results: dict[str, Measurement], rows: int) -> str:
 
 
 def goal_lines(results: dict[str, Measurement]) -> list[str]:
-    if "copy" not in results:
-        return []
-    base = results["copy"].median
+    """Each goal, its measured figure and met / MISSED."""
     out = []
     for path, goal in GOALS.items():
-        if path in results:
-            ratio = base / results[path].median
+        ratio = vs_copy(results, path)
+        if ratio is not None:
             verdict = "met" if ratio >= goal else "MISSED"
             out.append(f"goal {path}: {ratio:.2f}× of \\copy (goal ≥ {goal:.1f}×): {verdict}")
+    for dlt in ("dlt", "dlt-csv"):
+        if "append" in results and dlt in results:
+            ratio = results["append"].rows_per_s / results[dlt].rows_per_s
+            verdict = "met" if ratio >= DLT_GOAL else "MISSED"
+            out.append(
+                f"goal append vs {PATHS[dlt]}: {ratio:.2f}× (goal ≥ {DLT_GOAL:.1f}×): {verdict}"
+            )
+    if "append" in results and results["append"].stages:
+        stages = results["append"].stage_medians()
+        share = stages["validate"] / stages["total"]
+        verdict = "met" if share <= VALIDATE_GOAL else "MISSED"
+        line = (
+            f"goal validation share of append: validate stage {share:.0%} of the run's wall "
+            f"time (goal ≤ {VALIDATE_GOAL:.0%}): {verdict}"
+        )
+        if "no-checks" in results:
+            cost = 1 - results["no-checks"].median / results["append"].median
+            line += f"; wall time saved with the checks off: {cost:.0%}"
+        out.append(line)
     return out
+
+
+def results_json(results: dict[str, Measurement]) -> list[dict[str, Any]]:
+    return [
+        {
+            "path": m.path,
+            "label": PATHS[m.path],
+            "rows": m.rows,
+            "seconds_median": m.median,
+            "rows_per_s": m.rows_per_s,
+            "vs_copy": vs_copy(results, m.path),
+            "goal_vs_copy": GOALS.get(m.path),
+            "stages_median": m.stage_medians(),
+            "seconds": m.seconds,
+            "stages": m.stages,
+            "loaded": m.loaded,
+            "rejected": m.rejected,
+            "client_cpu_seconds": m.client_cpu,
+            "load_average_1min": m.load_average,
+        }
+        for m in results.values()
+    ]
 
 
 def _version(dist: str) -> str | None:
@@ -400,7 +521,20 @@ def machine_facts(url: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": {
             d: _version(d)
-            for d in ("polaretl", "polars", "pyarrow", "psycopg", "pandera", "pgpq", "numpy")
+            for d in (
+                "polaretl",
+                "polars",
+                "pyarrow",
+                "psycopg",
+                "pandera",
+                "pgpq",
+                "numpy",
+                "dlt",
+                "pandas",
+                "sqlalchemy",
+                "celery",
+                "matplotlib",
+            )
         },
         "postgresql": server[0] if server else None,
         "postgresql_settings": settings,
@@ -419,7 +553,7 @@ def peak_rss_mib() -> float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog="python -m benchmarks load",
         description="Load benchmark: polaretl against raw psql \\copy of the same CSV.",
     )
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="CSV data rows")
@@ -431,7 +565,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(
         "--paths",
-        default=",".join(PATHS),
+        default=",".join(p for p in PATHS if p not in PEERS),
         help=f"comma-separated subset of {', '.join(PATHS)}",
     )
     parser.add_argument(
@@ -470,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         machine = machine_facts(url)
         results = run_suite(url, csv, args.rows, args.paths, args.repeat, args.chunk_size)
     rss = peak_rss_mib()
-    table = table_markdown(results, args.rows)
+    table = table_markdown(results)
     goals = goal_lines(results)
     print(
         f"\n{args.rows:,} rows ({csv.stat().st_size / 1e6:.1f} MB CSV"
@@ -503,24 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             "csv": {"path": str(csv), "bytes": csv.stat().st_size},
             "machine": machine,
             "peak_rss_mib": rss,
-            "results": [
-                {
-                    "path": m.path,
-                    "label": PATHS[m.path],
-                    "seconds_median": m.median,
-                    "rows_per_s": args.rows / m.median,
-                    "vs_copy": (results["copy"].median / m.median) if "copy" in results else None,
-                    "goal_vs_copy": GOALS.get(m.path),
-                    "stages_median": m.stage_medians(),
-                    "seconds": m.seconds,
-                    "stages": m.stages,
-                    "loaded": m.loaded,
-                    "rejected": m.rejected,
-                    "client_cpu_seconds": m.client_cpu,
-                    "load_average_1min": m.load_average,
-                }
-                for m in results.values()
-            ],
+            "results": results_json(results),
             "table_markdown": table,
         }
         out.write_text(json.dumps(payload, indent=2) + "\n")
