@@ -7,6 +7,10 @@ instead of crashing the run. Everything is vectorised; nothing loops over rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
 import polars as pl
 
 from polaretl.errors import ContractError
@@ -79,6 +83,17 @@ def text_cast(expr: pl.Expr, dtype: pl.DataType, fmt: str | None = None) -> pl.E
     )
 
 
+class Cast(NamedTuple):
+    """A column's cast as expressions: the typed value, whether the row failed, and
+    `error(flag)`, the error struct given that flag as computed with the value (so the
+    reason is built only for failed rows, and never by casting again: Polars infers a
+    datetime format per frame, and a subset could infer another one)."""
+
+    value: pl.Expr
+    failed: pl.Expr
+    error: Callable[[pl.Expr], pl.Expr]
+
+
 def cast_column(
     name: str,
     source_dtype: pl.DataType,
@@ -86,19 +101,53 @@ def cast_column(
     null_values: list[str],
     fmt: str | None = None,
     nullable: bool = True,
-) -> tuple[pl.Expr, pl.Expr]:
-    """The typed value of column `name` and its error struct (null when it cast).
+) -> Cast:
+    """The typed value of column `name`, whether it failed, and its error struct.
 
     `null_values` (e.g. ``["", "NA"]``) are read as null before casting text; a null
     in a column that is not `nullable` is an error too.
+
+    Example:
+        >>> df = pl.DataFrame({"x": ["1", "abc", ""]})
+        >>> c = cast_column("x", pl.String(), pl.Int64(), [""], nullable=False)
+        >>> df.select(c.value, c.failed.alias("failed")).rows()
+        [(1, False), (None, True), (None, True)]
+        >>> flags = df.select(c.failed.alias("f"))["f"]
+        >>> df.with_columns(f=flags).select(c.error(pl.col("f")).struct.field("message")).rows()
+        [(None,), ("column x: 'abc' is not an integer",), ('column x: null is not allowed',)]
     """
     src = pl.col(name)
     if isinstance(source_dtype, pl.String) and null_values:
         src = pl.when(src.is_in(null_values)).then(pl.lit(None, dtype=pl.String)).otherwise(src)
-    null_error = (
-        pl.lit(None, dtype=ERROR_DTYPE)
-        if nullable
-        else pl.when(src.is_null())
+    null_failed = pl.lit(False) if nullable else src.is_null()
+    if source_dtype == dtype:
+        return Cast(src.alias(name), null_failed, partial(_error, name, src, dtype))
+    if isinstance(source_dtype, pl.String):
+        typed = text_cast(src, dtype, fmt)
+    elif isinstance(source_dtype, pl.Null):
+        typed = src.cast(dtype)
+    else:
+        typed = src.cast(dtype, strict=False)
+    failed = (src.is_not_null() & typed.is_null()) | null_failed
+    return Cast(typed.alias(name), failed, partial(_error, name, src, dtype))
+
+
+def _error(name: str, src: pl.Expr, dtype: pl.DataType, flag: pl.Expr) -> pl.Expr:
+    """The error struct of a failed cell: not castable, or null where null is refused."""
+    value = src.cast(pl.String)
+    return (
+        pl.when(flag & src.is_not_null())
+        .then(
+            pl.struct(
+                column=pl.lit(name),
+                check=pl.lit(f"dtype('{dtype}')"),
+                value=value,
+                message=pl.concat_str(
+                    pl.lit(f"column {name}: '"), value, pl.lit(f"' is not {_noun(dtype)}")
+                ),
+            )
+        )
+        .when(flag)
         .then(
             pl.struct(
                 column=pl.lit(name),
@@ -109,27 +158,6 @@ def cast_column(
         )
         .otherwise(pl.lit(None, dtype=ERROR_DTYPE))
     )
-    if source_dtype == dtype:
-        return src.alias(name), null_error
-    if isinstance(source_dtype, pl.String):
-        typed = text_cast(src, dtype, fmt)
-    elif isinstance(source_dtype, pl.Null):
-        typed = src.cast(dtype)
-    else:
-        typed = src.cast(dtype, strict=False)
-    failed = src.is_not_null() & typed.is_null()
-    value = src.cast(pl.String)
-    error = pl.when(failed).then(
-        pl.struct(
-            column=pl.lit(name),
-            check=pl.lit(f"dtype('{dtype}')"),
-            value=value,
-            message=pl.concat_str(
-                pl.lit(f"column {name}: '"), value, pl.lit(f"' is not {_noun(dtype)}")
-            ),
-        )
-    )
-    return typed.alias(name), error.otherwise(null_error)
 
 
 # Common shapes of datetime text and their formats. Parsing with a known format is

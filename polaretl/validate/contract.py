@@ -39,6 +39,7 @@ from polaretl.validate.references import Reference, ReferenceSet
 
 _ROW = "__polaretl_row"
 _ERRS = "__polaretl_errors"
+_BAD = "__polaretl_failed"  # the row failed a cast
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,14 @@ class ContractValidator(Validator):
                     base, frame.columns, base.select(_ROW, errs.alias(_ERRS))
                 ),
             )
-        typed = self._cast(base, list(chunk.null_values))
-        cast_ok = typed.filter(pl.col(_ERRS).list.len() == 0)
+        typed, cast_errors = self._cast(base, list(chunk.null_values))
+        cast_ok = typed.filter(~pl.col(_BAD))
         check_errors = self._check(cast_ok)
         reference_errors = self.references.errors(typed, _ROW).rename({"error": _ERRS})
         errors = (
             pl.concat(
                 [
-                    typed.select(_ROW, pl.col(_ERRS)).explode(_ERRS).drop_nulls(_ERRS),
+                    cast_errors,
                     check_errors,
                     reference_errors,
                 ],
@@ -166,23 +167,58 @@ class ContractValidator(Validator):
             schema={**{f.name: f.dtype for f in self.fields}, SOURCE_COLUMN: pl.String()}
         )
 
-    def _cast(self, base: pl.DataFrame, null_values: list[str]) -> pl.DataFrame:
-        typed, errors = [], []
+    def _cast(
+        self, base: pl.DataFrame, null_values: list[str]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The typed chunk (``_ROW``, source, contract columns) and the cast errors,
+        one (``_ROW``, error) row per failure.
+
+        Error structs are built for the failed rows only: on a clean chunk that is
+        nothing, and building them for every row cost as much as the casts themselves.
+        """
+        casts = []
         for f in self.fields:
             fmt = f.fmt
             if fmt is None and isinstance(f.dtype, pl.Datetime):
                 fmt = infer_datetime_format(base[f.name])  # a known format parses 2x faster
-            value, error = cast_column(
-                f.name, base.schema[f.name], f.dtype, null_values, fmt, f.nullable
+            casts.append(
+                cast_column(f.name, base.schema[f.name], f.dtype, null_values, fmt, f.nullable)
             )
-            typed.append(value)
-            errors.append(error)
-        errs = (
-            pl.concat_list(errors).list.drop_nulls()
-            if errors
-            else pl.lit([], dtype=pl.List(ERROR_DTYPE))
+        flags = [f"{_BAD}{i}" for i in range(len(casts))]
+        typed = (
+            base.lazy()
+            .select(
+                _ROW,
+                SOURCE_COLUMN,
+                *(c.value for c in casts),
+                *(c.failed.alias(flag) for c, flag in zip(casts, flags, strict=True)),
+            )
+            .with_columns(pl.any_horizontal(pl.lit(False), *flags).alias(_BAD))
+            .collect()
         )
-        return base.lazy().select(_ROW, SOURCE_COLUMN, *typed, errs.alias(_ERRS)).collect()
+        failed = typed.filter(_BAD).select(_ROW, *flags)
+        errors = (
+            base.join(failed, on=_ROW, how="semi", maintain_order="left")
+            .with_columns(failed.drop(_ROW))
+            .lazy()
+            .select(
+                _ROW,
+                pl.concat_list(
+                    [c.error(pl.col(flag)) for c, flag in zip(casts, flags, strict=True)]
+                    or [pl.lit(None, dtype=ERROR_DTYPE)]
+                ).alias(_ERRS),
+            )
+            .explode(_ERRS)
+            .drop_nulls(_ERRS)
+            .collect()
+        )
+        if errors[_ROW].n_unique() != failed.height:  # pragma: no cover - a bug guard
+            raise ContractError(
+                "polaretl flagged rows as failing a cast but found no reason for some; "
+                "this is a bug: please report it with the contract.",
+            )
+        typed = typed.drop(flags)
+        return typed, errors
 
     def _check(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Pandera on the rows that cast; its failure cases as (row, error) pairs."""
