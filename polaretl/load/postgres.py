@@ -271,16 +271,17 @@ class PostgresLoader(Loader):
                 return LoadResult(frame.height, frame.height, deduplicated)
             found: int | None = None
             if self.mode is Mode.UPSERT and not refuse and self._copy_first:
-                found = self._seen.count(ctx.run_id, batch, frame.select(self.key))
                 try:
                     with conn.transaction():  # a savepoint
                         _copy(conn, qualified(self.table), frame)
+                    # the primary key held: no earlier batch of the run had these keys
+                    self._seen.remember(ctx.run_id, batch, frame.select(self.key))
                     return KeyedLoadResult(
                         frame.height,
                         frame.height,
                         deduplicated,
                         refused=None,
-                        repeats=found,
+                        repeats=0,
                         key=tuple(self.key),
                     )
                 except psycopg.errors.UniqueViolation:

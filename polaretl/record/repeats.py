@@ -72,6 +72,9 @@ class Seen:
         >>> seen, a, b = Seen(), pl.DataFrame({"k": [1, 2]}), pl.DataFrame({"k": [2, 3]})
         >>> seen.count(7, a, a), seen.count(7, a, a), seen.count(7, b, b)
         (0, 0, 1)
+        >>> seen.remember(7, pl.DataFrame({"k": [4]}), pl.DataFrame({"k": [4]}))
+        >>> seen.count(7, a, pl.DataFrame({"k": [3, 4, 5]}))
+        2
     """
 
     def __init__(self) -> None:
@@ -85,14 +88,23 @@ class Seen:
 
     def count(self, run_id: int, batch: object, keys: pl.DataFrame) -> int:
         """How many rows of `keys` (one per distinct key) an earlier batch loaded."""
-        if run_id != self.run_id:
-            self._reset(run_id)
-        elif self.last is not None and batch is not self.last_batch:
-            self.done = pl.concat([self.done, self.last], rechunk=False)
+        self._advance(run_id, batch)
         hashes = keys.hash_rows()
         found = int(hashes.is_in(self.done.implode()).sum()) if self.done.len() else 0
         self.last, self.last_batch = hashes, batch  # holding `batch` keeps its id unique
         return found
+
+    def remember(self, run_id: int, batch: object, keys: pl.DataFrame) -> None:
+        """Note `keys` as loaded by `batch` without counting: for a batch known to repeat
+        no earlier key (COPY into a table with that primary key succeeded)."""
+        self._advance(run_id, batch)
+        self.last, self.last_batch = keys.hash_rows(), batch
+
+    def _advance(self, run_id: int, batch: object) -> None:
+        if run_id != self.run_id:
+            self._reset(run_id)
+        elif self.last is not None and batch is not self.last_batch:
+            self.done = pl.concat([self.done, self.last], rechunk=False)
 
 
 def forget_finished(conn: Connection) -> None:
