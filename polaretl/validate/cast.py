@@ -94,6 +94,22 @@ class Cast(NamedTuple):
     error: Callable[[pl.Expr], pl.Expr]
 
 
+def typed_cast(expr: pl.Expr, source_dtype: pl.DataType, dtype: pl.DataType) -> pl.Expr:
+    """Cast a typed (not text) column; a value that would change becomes null (a failed
+    cast, so its row is quarantined): an out-of-range number, or a fraction cut off by
+    an integer type (a plain cast truncates 1.5 to 1).
+
+    Example:
+        >>> df = pl.DataFrame({"x": [1.0, 1.5, 3e10, None]})
+        >>> df.select(typed_cast(pl.col("x"), pl.Float64(), pl.Int32())).to_series().to_list()
+        [1, None, None, None]
+    """
+    cast = expr.cast(dtype, strict=False)
+    if dtype.is_integer() and (source_dtype.is_float() or isinstance(source_dtype, pl.Decimal)):
+        return pl.when(expr == expr.floor()).then(cast).otherwise(pl.lit(None, dtype=dtype))
+    return cast
+
+
 def cast_column(
     name: str,
     source_dtype: pl.DataType,
@@ -127,7 +143,7 @@ def cast_column(
     elif isinstance(source_dtype, pl.Null):
         typed = src.cast(dtype)
     else:
-        typed = src.cast(dtype, strict=False)
+        typed = typed_cast(src, source_dtype, dtype)
     failed = (src.is_not_null() & typed.is_null()) | null_failed
     return Cast(typed.alias(name), failed, partial(_error, name, src, dtype))
 

@@ -160,3 +160,25 @@ def test_datetimes_with_offsets_are_converted_to_utc_not_a_crash():
     # the format is inferred per chunk: a value in another format is quarantined, loudly
     mixed = ContractValidator(Order).split(chunk([rows[0], {**GOOD, "order_id": "9"}]))
     assert mixed.valid.height == 1 and mixed.quarantined.height == 1
+
+
+def test_a_typed_float_never_loads_truncated_into_an_integer_field():
+    """Parquet, SQL and NDJSON deliver typed columns: 1.5 must not become 1."""
+    frame = pl.DataFrame(
+        {
+            "order_id": [1.0, 1.5, 3e12, None],
+            "amount": [1.0, 2.0, 3.0, 4.0],
+            "status": ["new"] * 4,
+            "created_at": [dt.datetime(2026, 1, 1)] * 4,
+            "note": ["a", "b", "c", "d"],
+        }
+    )
+    split = ContractValidator(Order).split(
+        Chunk(frame, source="t.parquet", position={}, null_values=())
+    )
+    assert split.valid["order_id"].to_list() == [1, 3_000_000_000_000]
+    reasons = [json.loads(e)[0]["message"] for e in split.quarantined["errors"]]
+    assert reasons == [
+        "column order_id: '1.5' is not an integer",
+        "column order_id: null is not allowed",
+    ]
