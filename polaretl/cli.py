@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -337,7 +338,7 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
     for i in items:
         table.add_row(
             *(
-                str(i[k]) if i[k] is not None else "-"
+                escape(str(i[k])) if i[k] is not None else "-"
                 for k in ("name", "source", "target", "schedule", "last_run", "last_status")
             )
         )
@@ -379,7 +380,7 @@ def runs(
         seconds = json.loads(r["timings"] or "{}").get("total")
         table.add_row(
             str(r["run_id"]),
-            r["pipeline"],
+            escape(r["pipeline"]),
             _status(r["status"]),
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "-",
             f"{seconds:.2f}" if seconds is not None else "-",

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from polaretl import api, db
@@ -88,7 +89,7 @@ def list_(
     out.print(f"[bold]{rows.height:,}[/] quarantined record(s) of {name}", highlight=False)
     table = Table("records", "column", "check")
     for r in counts.to_dicts():
-        table.add_row(f"{r['records']:,}", r["column"] or "-", r["check"] or "-")
+        table.add_row(f"{r['records']:,}", escape(r["column"] or "-"), escape(r["check"] or "-"))
     out.print(table)
     shown = Table("id", "run", "status", "source", "first error")
     for r in rows.head(limit).to_dicts():
@@ -97,8 +98,8 @@ def list_(
             str(r["id"]),
             str(r["run_id"]),
             r["status"],
-            r["source"] or "-",
-            errors[0].get("message", "") if errors else "",
+            escape(r["source"] or "-"),
+            escape(errors[0].get("message", "")) if errors else "",
         )
     out.print(shown)
 

@@ -101,3 +101,24 @@ def test_errors_are_clear(cli):
     assert code == 1 and "Say which records" in out
     code, out = cli("lineage", "orders", "1")
     assert code == 1 and "There is no table orders in this database" in out
+
+
+def test_quarantine_table_shows_brackets_in_checks_and_values(cli, database_url):
+    code, out = cli("run", "orders", "--json")
+    assert code == 0, out
+    reason = {
+        "column": "note",
+        "check": "str_matches('^[a-z]+$')",
+        "value": "[b]x[/b]",
+        "message": "column note: '[b]x[/b]' fails str_matches('^[a-z]+$')",
+    }
+    query(
+        database_url,
+        "UPDATE polaretl.quarantine SET errors = %s::jsonb "
+        "WHERE id = (SELECT min(id) FROM polaretl.quarantine)",
+        (json.dumps([reason]),),
+    )
+    code, out = cli("quarantine", "list", "orders")
+    assert code == 0
+    assert "[a-z]" in out  # not eaten as markup
+    assert "[b]x[/b]" in out
