@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -138,6 +139,8 @@ class PgDumpExtractor(Extractor):
         copy_window: bytes of COPY data parsed per vectorised step.
         max_statement_bytes: the longest statement accepted (guards against an
             unterminated quote swallowing the file).
+        missing_ok: succeed with nothing to do when no file matches (default: fail, so
+            a wrong path is not a silent empty run).
 
     Example:
         >>> ex = PgDumpExtractor("data/dumps/*.sql", tables=["public.customers"])
@@ -154,6 +157,7 @@ class PgDumpExtractor(Extractor):
         *,
         copy_window: int = 8 << 20,
         max_statement_bytes: int = 64 << 20,
+        missing_ok: bool = False,
     ) -> None:
         self.patterns = [paths] if isinstance(paths, str) else list(paths)
         if isinstance(tables, str):
@@ -169,6 +173,7 @@ class PgDumpExtractor(Extractor):
                 ) from exc
         self.copy_window = copy_window
         self.max_statement_bytes = max_statement_bytes
+        self.missing_ok = missing_ok
 
     def describe(self) -> str:
         tables = ",".join(self.tables) if self.tables is not None else "*"
@@ -181,7 +186,14 @@ class PgDumpExtractor(Extractor):
     def slices(self) -> list[str]:
         """One slice per (file, table): ``data/dumps/a.sql::public.customers``."""
         out: list[str] = []
-        for path in self.files():
+        files = self.files()
+        if not files and not self.missing_ok:
+            raise ExtractError(
+                f"No dump file matches {' '.join(self.patterns)} (relative to {Path.cwd()}). "
+                "Check the path, or pass missing_ok=True to succeed with nothing to load.",
+                path=" ".join(self.patterns),
+            )
+        for path in files:
             names = self.tables if self.tables is not None else self._tables_in(path)
             out.extend(f"{path}::{name}" for name in names)
         return out

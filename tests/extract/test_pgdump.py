@@ -502,3 +502,10 @@ def test_runs_of_multi_row_inserts_take_the_vectorised_path_exactly(
     for k in range(0, len(chunks) - 1, 3):
         rest = read_all(ex, ex.slices()[0], chunk_size, state=chunks[k].position)
         assert frame_of(chunks[: k + 1] + rest).rows() == want
+
+
+def test_no_matching_dump_fails_loudly_unless_missing_ok(tmp_path):
+    pattern = str(tmp_path / "*.sql")
+    with pytest.raises(ExtractError, match="No dump file matches .*missing_ok=True"):
+        PgDumpExtractor(pattern).slices()
+    assert PgDumpExtractor(pattern, missing_ok=True).slices() == []
