@@ -16,8 +16,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from polaretl import db
@@ -114,6 +116,10 @@ def launch(
             host,
         )
     proc = start(project_dir, database_url, host, port, password)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill PID` (a service manager, a container stop) ends the app too, not just us
+        previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -123,6 +129,9 @@ def launch(
         except subprocess.TimeoutExpired:
             proc.kill()
             return proc.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _is_loopback(host: str) -> bool:
