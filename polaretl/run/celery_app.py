@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, chain, chord
+from celery.backends.redis import RedisBackend
 
 from polaretl import db
 from polaretl.errors import PolaretlError
@@ -42,17 +43,60 @@ log = logging.getLogger("polaretl.celery")
 #: the longest slice, or the slice runs twice (harmless, but wasted work).
 VISIBILITY_TIMEOUT = int(os.environ.get("POLARETL_VISIBILITY_TIMEOUT", 6 * 3600))
 MAX_ATTEMPTS = int(os.environ.get("POLARETL_MAX_ATTEMPTS", 3))
+
+
 def default_queue() -> str:
     """The queue of pipelines that name none: ``POLARETL_QUEUE``, else ``polaretl`` (one
     Redis can then serve several independent setups, e.g. concurrent test sessions)."""
     return os.environ.get("POLARETL_QUEUE", "polaretl")
 
+
 app = Celery("polaretl")
+
+
+class ResultBackend(RedisBackend):
+    """Celery's Redis result backend, without following results in the sending process.
+
+    Nothing in polaretl waits on a Celery result (the chord totals its slices in Redis,
+    `wait` reads PostgreSQL), yet the stock backend subscribes the process that sends
+    tasks (CLI, notebook, app, beat) to every result's Redis channel, and unsubscribes
+    when the result object is garbage collected. After a Redis restart that unsubscribe
+    blocks whatever the process is doing for 20 s of reconnect attempts, then leaves the
+    result consumer broken ("The Celery application must be restarted"). Results are
+    still stored and chords still complete: only the subscriptions are left out.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+    def add_pending_result(
+        self, result: Any, weak: bool = False, start_drainer: bool = True
+    ) -> Any:
+        return result
+
+    def add_pending_results(self, results: Any, weak: bool = False) -> Any:
+        return results
+
+    def remove_pending_result(self, result: Any) -> Any:
+        return result
+
+
+def _backend_url(redis_url: str) -> str:
+    """`redis_url` as a result backend URL naming `ResultBackend` (Celery's
+    ``module:Class+url`` form; ``redis+socket://`` is ``socket://`` to the backend)."""
+    return f"{__name__}:ResultBackend+{redis_url.removeprefix('redis+')}"
 
 
 def configure(redis_url: str) -> Celery:
     """Point the app at Redis (broker and results) with polaretl's delivery settings."""
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        # kombu looks for unacknowledged tasks past the timeout every interval x throttle
+        # seconds (10 x 10 by default): a task whose worker died would wait 100 s more
+        # than the timeout. Look every quarter timeout (at most every 10 s); one ZRANGE.
+        "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1,
+    }
     if app.conf.broker_url and app.conf.broker_url != redis_url:
         # Pointed at another Redis (a notebook switching setups, a second test): the app
         # keeps its broker pool and result backend once made, so drop them, as Celery
@@ -64,7 +108,7 @@ def configure(redis_url: str) -> Celery:
         app._local.__dict__.pop("backend", None)
     app.conf.update(
         broker_url=redis_url,
-        result_backend=redis_url,
+        result_backend=_backend_url(redis_url),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -99,12 +143,31 @@ def _database_url() -> str:
 
 @app.task(name="polaretl.slice", bind=True)
 def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, Any]:
-    """Run one slice of a run; never raises, so the chord always reaches finalize."""
+    """Run one slice of a run; never raises, so the chord always reaches finalize.
+
+    One copy of a slice runs at a time: a task delivered again while its first copy still
+    runs (past the visibility timeout, or a duplicated message) waits for that copy on a
+    session lock, then finds the slice done. Without it the second copy stopped at its
+    first checkpoint conflict and its chain went on, so the run could be finalized (as
+    failed, "did not finish") while the first copy was still loading. The lock goes with
+    the session, so a copy whose worker died frees it at once; and only copies that got
+    it count as attempts, so a slow slice delivered again is not taken for one that kills
+    its worker.
+    """
     try:
         pipe = _pipeline(pipeline)
         url = _database_url()
         link = Link(url)
         try:
+            lock = ("polaretl:slice:" + pipe.name + ":" + slice,)
+            link.conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", lock)
+            done = link.conn.execute(
+                "SELECT 1 FROM polaretl.slices WHERE run_id = %s AND slice = %s "
+                "AND status = 'succeeded'",
+                (run_id, slice),
+            ).fetchone()
+            if done:  # another copy of this task finished the slice while this one waited
+                return {"slice": slice, "status": "succeeded", "error": None}
             ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
             prepare_stages(link.conn, pipe, ctx)
             progress = RedisProgress(app.conf.broker_url, run_id, slice)
@@ -120,7 +183,7 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
                 "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
             )
         finally:
-            link.close()
+            link.close()  # and the lock with the session
         return outcome.to_dict()
     except Exception as exc:  # recorded in polaretl.slices by execute_slice, reported here
         log.exception("slice %s of run %s failed", slice, run_id)

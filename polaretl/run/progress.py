@@ -45,6 +45,12 @@ class RedisProgress:
 
 
 def read(url: str, run_id: int) -> dict[str, dict[str, Any]]:
-    """Live progress of a run: slice -> {processed, loaded, rejected, batch, heartbeat}."""
-    raw = client(url).hgetall(key(run_id))
+    """Live progress of a run: slice -> {processed, loaded, rejected, batch, heartbeat}.
+
+    Empty while Redis is unreachable (a restart): progress is a display, the run goes on.
+    """
+    try:
+        raw = client(url).hgetall(key(run_id))
+    except redis.RedisError:
+        return {}
     return {k.decode(): json.loads(v) for k, v in raw.items()}  # type: ignore[union-attr]
