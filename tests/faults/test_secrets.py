@@ -23,6 +23,7 @@ import redis
 import polaretl as pe
 from contracts.orders import Order
 from tests.alerts.conftest import Receiver, _Handler
+from tests.faults import invariants
 from tests.helpers import ROOT, orders_csv, query
 
 PASSWORD = "s3cr3t-Pa55word"
@@ -293,7 +294,6 @@ def load(ws):
 def test_rest_credentials_never_recorded_in_a_passing_run(
     name, api, api_workspace, hook, database_url, caplog
 ):
-    from tests.faults import invariants
 
     caplog.set_level(logging.DEBUG)
     ws, _ = api_workspace
@@ -305,13 +305,7 @@ def test_rest_credentials_never_recorded_in_a_passing_run(
     assert_no_key("the run's records", everything_recorded(database_url))
     assert_no_key("the webhook payload", posted(hook))
     assert_no_key("the log", caplog.text)
-    invariants.check(
-        database_url,
-        pipeline=name,
-        table=name,
-        key="customer_id",
-        source=invariants.Source(records=50, bad=2),
-    )
+    _invariants_hold(database_url, name)
 
 
 def wrong(require: tuple[str, ...]) -> tuple[str, ...]:
@@ -328,7 +322,6 @@ def test_rest_credentials_never_recorded_in_a_failing_run(
     """The API fails: 500 forever after two pages (the first one committed: a page is
     held until the next arrives), or it refuses the key with a 401 whose body repeats
     it. Then it recovers, and a rerun resumes from the stored position, key re-sent."""
-    from tests.faults import invariants
 
     caplog.set_level(logging.DEBUG)
     ws, _ = api_workspace
@@ -365,13 +358,7 @@ def test_rest_credentials_never_recorded_in_a_failing_run(
         assert resumed.get("cursor", resumed.get("after")) in ("c20", "20"), resumed
     assert_no_key("the run's records", everything_recorded(database_url))
     assert_no_key("the log", caplog.text)
-    invariants.check(
-        database_url,
-        pipeline=name,
-        table=name,
-        key="customer_id",
-        source=invariants.Source(records=50, bad=2),
-    )
+    _invariants_hold(database_url, name)
 
 
 def polaretl_cli(ws, env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -390,7 +377,6 @@ def polaretl_cli(ws, env, *args: str) -> subprocess.CompletedProcess[str]:
 def test_rest_credentials_never_printed_by_the_cli(name, api, api_workspace, hook, database_url):
     """`polaretl run` failing (500 forever after two pages), `polaretl show` of that run,
     then `polaretl run` passing once the API is back: nothing prints a key."""
-    from tests.faults import invariants
 
     ws, env = api_workspace
     env = {**env, "POLARETL_DATABASE_URL": database_url}
@@ -412,13 +398,7 @@ def test_rest_credentials_never_printed_by_the_cli(name, api, api_workspace, hoo
         assert_no_key(f"the {what} CLI's stderr", proc.stderr)
     assert_no_key("the run's records", everything_recorded(database_url))
     assert_no_key("the webhook payload", posted(hook))
-    invariants.check(
-        database_url,
-        pipeline=name,
-        table=name,
-        key="customer_id",
-        source=invariants.Source(records=50, bad=2),
-    )
+    _invariants_hold(database_url, name)
 
 
 def redis_dump(client: redis.Redis) -> str:
@@ -454,7 +434,6 @@ def test_rest_credentials_stay_out_of_redis_and_worker_logs(
     from uuid import uuid4
 
     from polaretl.run.celery_app import configure
-    from tests.faults import invariants
     from tests.run.test_celery import Workers
 
     ws, env = api_workspace
@@ -483,13 +462,7 @@ def test_rest_credentials_stay_out_of_redis_and_worker_logs(
             api.faults.clear()
             passed = pe.wait(pe.submit(name, project=ws), timeout=120)
             assert passed.status == "succeeded", passed.error
-            invariants.check(
-                database_url,
-                pipeline=name,
-                table=name,
-                key="customer_id",
-                source=invariants.Source(records=50, bad=2),
-            )
+            _invariants_hold(database_url, name)
         dump = redis_dump(client)
         assert "polaretl" in dump and "celery" in dump  # progress, messages, results
         assert_no_key("Redis", dump)
@@ -572,3 +545,14 @@ def test_rest_credentials_never_shown_by_the_ops_app(
     assert "api_key=***" in html  # the in_url run's error names its URL, masked
     assert_no_key("the app's HTML", html)
     assert_no_key("the app's log", log.read_text())
+
+
+def _invariants_hold(url: str, name: str) -> None:
+    """A-D for the API pipelines: 50 customers, 2 of them bad."""
+    invariants.check(
+        url,
+        pipeline=name,
+        table=name,
+        key="customer_id",
+        source=invariants.Source(records=50, bad=2),
+    )
