@@ -25,7 +25,7 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 test-faults: $(STAMP)
-	@$(PY) -m pytest tests/faults $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest tests/faults tests/run $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

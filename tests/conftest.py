@@ -48,3 +48,28 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("POLARETL_") and not key.startswith("POLARETL_TEST_"):
             monkeypatch.delenv(key)
+
+
+#: where the fault scenarios live (crashes, delivery, hostile input, secrets)
+FAULT_SUITES = ("tests/faults/", "tests/run/")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the fault scenarios that ran, for the tally printed at the end."""
+    from tests.faults import invariants
+
+    if report.when == "call" and report.nodeid.startswith(FAULT_SUITES):
+        invariants.HELD["scenarios"] += 1
+        if report.passed:
+            invariants.HELD["passed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.faults import invariants
+
+    held = invariants.HELD
+    if held["scenarios"]:
+        terminalreporter.write_line(
+            f"fault scenarios: {held['passed']} of {held['scenarios']} passed; "
+            f"invariant checks (A-D) held: {held['checks']}"
+        )

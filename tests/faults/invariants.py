@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-HELD: dict[str, int] = {"scenarios": 0, "checks": 0}
+HELD: dict[str, int] = {"scenarios": 0, "passed": 0, "checks": 0}
 
 
 @dataclass(frozen=True)
