@@ -19,6 +19,8 @@ class LoadContext:
     run_id: int
     pipeline: str
     nullable: dict[str, bool] = field(default_factory=dict)
+    #: the destination, for a loader's side connections (None: use `conn` only)
+    url: str | None = None
 
 
 @dataclass

@@ -34,6 +34,7 @@ from psycopg import sql
 
 from polaretl.errors import ConfigError, CopyError, LoadError, TransientLoadError
 from polaretl.extract.base import SOURCE_COLUMN
+from polaretl.load import prune
 from polaretl.load.base import Connection, LoadContext, Loader, LoadResult
 from polaretl.load.ddl import (
     LINEAGE_COLUMNS,
@@ -286,6 +287,29 @@ class PostgresLoader(Loader):
                     )
                 except psycopg.errors.UniqueViolation:
                     self._copy_first = False  # keys meet existing rows: merge from now on
+            staged, bounds = frame, None
+            if self.mode is Mode.UPSERT and not refuse and target.direct:
+                bounds = self._key_range(conn, frame)
+                changed = (
+                    prune.changed_rows(
+                        ctx.url, self.table, frame, target.columns, self.key[0], bounds
+                    )
+                    if bounds is not None
+                    else None
+                )
+                if changed is not None:  # pruned in Polars: the database need not compare
+                    staged, bounds = changed, None
+                    if found is None:
+                        found = self._seen.count(ctx.run_id, batch, frame.select(self.key))
+                    if changed.height == 0:
+                        return KeyedLoadResult(
+                            frame.height,
+                            0,
+                            deduplicated,
+                            refused=None,
+                            repeats=found,
+                            key=tuple(self.key),
+                        )
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
                     sql.Identifier(_STAGE),
@@ -295,7 +319,7 @@ class PostgresLoader(Loader):
                     ),
                 )
             )
-            _copy(conn, sql.Identifier(_STAGE), frame)
+            _copy(conn, sql.Identifier(_STAGE), staged)
             if refuse:  # the key claim joins the staged keys; ON CONFLICT needs no stats
                 conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(_STAGE)))
             if refuse:
@@ -311,8 +335,8 @@ class PostgresLoader(Loader):
                     )
                 loaded = frame.height
             columns = [c for c in frame.columns if c != _ROW]
-            if self.mode is Mode.UPSERT and not refuse and target.direct:
-                self._prune_unchanged(conn, target, frame)
+            if self.mode is Mode.UPSERT and not refuse and target.direct and staged is frame:
+                self._prune_unchanged(conn, target, bounds)
             written = conn.execute(self._merge_sql(target, columns)).rowcount
             gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
             return KeyedLoadResult(
@@ -321,7 +345,9 @@ class PostgresLoader(Loader):
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "load a batch into") from exc
 
-    def _prune_unchanged(self, conn: Connection, target: _Target, frame: pl.DataFrame) -> None:
+    def _prune_unchanged(
+        self, conn: Connection, target: _Target, bounds: tuple[int, int] | None
+    ) -> None:
         """Drop staged rows the target already holds unchanged, before the merge.
 
         ON CONFLICT DO UPDATE ... WHERE locks (and so writes WAL for) every conflicting
@@ -337,7 +363,6 @@ class PostgresLoader(Loader):
         data = [c for c in target.columns if c not in self.key]
         if not data:
             return
-        bounds = self._key_range(conn, frame)
         if bounds is None:
             conn.execute("SET LOCAL enable_hashjoin = off")
         else:

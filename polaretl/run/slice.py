@@ -93,7 +93,9 @@ def run_slice(
 ) -> SliceStats:
     """Run one slice of a run from `state` to its end; return its counts and timings."""
     stats = SliceStats()
-    ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
+    ctx = LoadContext(
+        run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable, url=link.url
+    )
     seq = state.seq
 
     def prepared() -> Iterator[_Prepared]:
