@@ -37,8 +37,7 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
     """
     if frame.height == 0:
         return 0
-    [(last_id,)] = conn.execute("SELECT coalesce(max(id), 0) FROM polaretl.quarantine")
-    payload = frame.select(
+    rows = frame.select(
         pl.lit(run_id, dtype=pl.Int64).alias("run_id"),
         pl.lit(pipeline).alias("pipeline"),
         pl.lit(slice).alias("slice"),
@@ -46,22 +45,30 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
         # PostgreSQL text cannot hold NUL; jsonb would reject the escape too
         pl.col("raw").str.replace_all("\\u0000", "\\ufffd", literal=True),
         pl.col("errors").str.replace_all("\\u0000", "\\ufffd", literal=True),
-    ).write_csv(include_header=False, null_value="")
+    )
     statement = sql.SQL(
         "COPY polaretl.quarantine (run_id, pipeline, slice, source, raw, errors) "
         "FROM STDIN WITH (FORMAT csv)"
     )
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(payload.encode("utf-8"))
-    conn.execute(
-        "UPDATE polaretl.quarantine old SET status = 'discarded', updated_at = now(), "
-        "discard_reason = 'superseded: received again by run ' || %(run)s "
-        "FROM polaretl.quarantine new WHERE new.id > %(last)s AND new.run_id = %(run)s "
-        "AND new.slice = %(slice)s AND old.pipeline = %(pipeline)s "
-        "AND old.status = 'pending' AND old.run_id <> %(run)s "
-        "AND old.source = new.source AND old.raw = new.raw",
-        {"run": run_id, "last": last_id, "slice": slice, "pipeline": pipeline},
-    )
+        copy.write(rows.write_csv(include_header=False, null_value="").encode("utf-8"))
+    # Probed by source through the partial index, from the batch's side: a join planned
+    # from the pending side went quadratic while the table's statistics were stale.
+    again = rows.filter(pl.col("source").is_not_null())
+    if again.height:
+        conn.execute(
+            "UPDATE polaretl.quarantine SET status = 'discarded', updated_at = now(), "
+            "discard_reason = 'superseded: received again by run ' || %(run)s "
+            "WHERE pipeline = %(pipeline)s AND status = 'pending' AND run_id <> %(run)s "
+            "AND source = ANY(%(sources)s) AND (source, raw) IN "
+            "(SELECT s, r FROM unnest(%(sources)s::text[], %(raws)s::jsonb[]) AS u (s, r))",
+            {
+                "run": run_id,
+                "pipeline": pipeline,
+                "sources": again["source"].to_list(),
+                "raws": again["raw"].to_list(),
+            },
+        )
     return frame.height
 
 
