@@ -55,7 +55,12 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
     # Probed by source through the partial index, from the batch's side: a join planned
     # from the pending side went quadratic while the table's statistics were stale.
     again = rows.filter(pl.col("source").is_not_null())
-    if again.height:
+    earlier = conn.execute(
+        "SELECT EXISTS (SELECT FROM polaretl.quarantine WHERE pipeline = %s "
+        "AND status = 'pending' AND run_id <> %s)",
+        (pipeline, run_id),
+    ).fetchone()
+    if again.height and earlier and earlier[0]:  # else nothing can be superseded
         conn.execute(
             "UPDATE polaretl.quarantine SET status = 'discarded', updated_at = now(), "
             "discard_reason = 'superseded: received again by run ' || %(run)s "
