@@ -264,8 +264,15 @@ def run_polaretl(
     fresh: bool,
     checks: bool = True,
 ) -> tuple[float, dict[str, float], int, int]:
-    if fresh:
+    if fresh:  # a first load: no table and no quarantine history for this pipeline
         drop_table(url, table)
+        execute(
+            url,
+            sql.SQL(
+                "DO $$ BEGIN IF to_regclass('polaretl.quarantine') IS NOT NULL THEN "
+                "DELETE FROM polaretl.quarantine WHERE pipeline = {}; END IF; END $$"
+            ).format(sql.Literal(f"bench_{table}")),
+        )
     checkpoint(url)
     pipeline = make_pipeline(csv, table, mode, chunk_size, checks=checks)
     t0 = time.perf_counter()
