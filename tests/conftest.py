@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,22 @@ def database_url(pg_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_WORKSPACE_PACKAGES = ("contracts", "connectors")
+
+
+@pytest.fixture(autouse=True)
+def workspace_modules() -> Iterator[None]:
+    """Each test starts with this repository's `contracts`/`connectors` and `sys.path`:
+    a test that loads another workspace in-process swaps them (see polaretl.workspace)."""
+    path = list(sys.path)
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in _WORKSPACE_PACKAGES}
+    yield
+    sys.path[:] = path
+    for name in [n for n in sys.modules if n.split(".")[0] in _WORKSPACE_PACKAGES]:
+        del sys.modules[name]
+    sys.modules.update(saved)
 
 
 @pytest.fixture(autouse=True)

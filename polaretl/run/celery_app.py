@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 from celery import Celery, chain, chord
 from celery.backends.redis import RedisBackend
 
@@ -101,8 +102,9 @@ def configure(redis_url: str) -> Celery:
         # Pointed at another Redis (a notebook switching setups, a second test): the app
         # keeps its broker pool and result backend once made, so drop them, as Celery
         # itself does after a fork (`Celery._after_fork`), or tasks go to the old Redis.
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps closed pools in its registry by URL: clear it, or pointing back at
+        # a Redis used before would hand out that closed pool ("Acquire on closed pool")
+        kombu.pools.reset()
         app._after_fork()
         app._backend_cache = None
         app._local.__dict__.pop("backend", None)
