@@ -45,17 +45,26 @@ def database_url(pg_dsn: str) -> Iterator[str]:
 _WORKSPACE_PACKAGES = ("contracts", "connectors")
 
 
+@pytest.fixture(scope="session")
+def _pristine_modules() -> tuple[list[str], dict[str, object]]:
+    """`sys.path` and this repository's `contracts`/`connectors` modules after collection."""
+    return list(sys.path), {
+        n: m for n, m in sys.modules.items() if n.split(".")[0] in _WORKSPACE_PACKAGES
+    }
+
+
 @pytest.fixture(autouse=True)
-def workspace_modules() -> Iterator[None]:
-    """Each test starts with this repository's `contracts`/`connectors` and `sys.path`:
-    a test that loads another workspace in-process swaps them (see polaretl.workspace)."""
-    path = list(sys.path)
-    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in _WORKSPACE_PACKAGES}
+def workspace_modules(_pristine_modules: tuple[list[str], dict[str, object]]) -> Iterator[None]:
+    """After each test, this repository's `contracts`/`connectors` and `sys.path` again:
+    loading another workspace in-process (a test, or a module fixture) swaps them (see
+    polaretl.workspace), and a contract imported at collection resolves its annotations
+    through its module when first used."""
     yield
+    path, saved = _pristine_modules
     sys.path[:] = path
     for name in [n for n in sys.modules if n.split(".")[0] in _WORKSPACE_PACKAGES]:
         del sys.modules[name]
-    sys.modules.update(saved)
+    sys.modules.update(saved)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
