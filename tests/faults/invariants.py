@@ -100,3 +100,15 @@ def check(
             if status in ("failed", "skipped"):
                 assert error and error.strip(), f"D: failed run {run_id} has no error"
     HELD["checks"] += 1
+
+
+def check_orders(url: str, pipeline: str, *, rows: int, bad_every: int) -> None:
+    """`check` for an orders pipeline fed by `tests.helpers.orders_csv` files: `rows`
+    records, every `bad_every`-th of them bad."""
+    check(
+        url,
+        pipeline=pipeline,
+        table="orders",
+        key="order_id",
+        source=Source(records=rows, bad=rows // bad_every),
+    )

@@ -60,13 +60,7 @@ def test_two_runs_at_once_one_is_refused_and_nothing_doubles(
     [refused] = [o for o in outcomes if isinstance(o, pe.errors.RunLockedError)]
     assert result.status == "succeeded" and result.processed == ROWS
     assert "already running" in str(refused)
-    invariants.check(
-        database_url,
-        pipeline="crashy",
-        table="orders",
-        key="order_id",
-        source=invariants.Source(records=ROWS, bad=ROWS // BAD_EVERY),
-    )
+    invariants.check_orders(database_url, "crashy", rows=ROWS, bad_every=BAD_EVERY)
 
 
 @pytest.mark.slow
@@ -107,10 +101,4 @@ def test_a_second_process_started_mid_run_is_refused(tmp_path: Path, database_ur
     assert "already running" in proc.stdout + proc.stderr
     assert result.status == "succeeded"
     assert query(database_url, "SELECT count(*) FROM polaretl.runs") == [(1,)]
-    invariants.check(
-        database_url,
-        pipeline="crashy",
-        table="orders",
-        key="order_id",
-        source=invariants.Source(records=ROWS, bad=ROWS // BAD_EVERY),
-    )
+    invariants.check_orders(database_url, "crashy", rows=ROWS, bad_every=BAD_EVERY)

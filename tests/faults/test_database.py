@@ -44,13 +44,7 @@ def _pipeline(pattern: str, transforms: list[Any] | None = None) -> pe.Pipeline:
 
 
 def _check(url: str) -> None:
-    invariants.check(
-        url,
-        pipeline="orders",
-        table="orders",
-        key="order_id",
-        source=invariants.Source(records=ROWS, bad=ROWS // BAD_EVERY),
-    )
+    invariants.check_orders(url, "orders", rows=ROWS, bad_every=BAD_EVERY)
 
 
 def test_backend_terminated_during_copy_retries_the_batch(

@@ -133,13 +133,7 @@ def test_sigkill_then_resume_loads_everything_once(
         "SELECT status, error IS NOT NULL FROM polaretl.runs WHERE pipeline = 'crashy' "
         "ORDER BY run_id",
     ) == [("failed", True), ("succeeded", False)]
-    invariants.check(
-        database_url,
-        pipeline="crashy",
-        table="orders",
-        key="order_id",
-        source=invariants.Source(records=ROWS, bad=ROWS // BAD_EVERY),
-    )
+    invariants.check_orders(database_url, "crashy", rows=ROWS, bad_every=BAD_EVERY)
     # every value as in the source: the stale preloaded rows were all updated
     assert query(
         database_url,
