@@ -6,7 +6,6 @@ the recorded error, and the TLS policy is explicit (see `Email`).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import smtplib
 import socket
@@ -17,19 +16,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from polaretl.alerts.channels import DEFAULT_TIMEOUT, Alert, Channel, ChannelError, url_origin
 from polaretl.errors import ConfigError
+from polaretl.net import is_loopback
 from polaretl.redact import redact_url, register_secret
 
 ENV_SMTP_URL = "POLARETL_ALERT_SMTP_URL"
 ENV_EMAIL_FROM = "POLARETL_ALERT_EMAIL_FROM"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Email(Channel):
@@ -119,7 +110,7 @@ class Email(Channel):
                         smtp.ehlo()
                         secure = True
                 if parts.username:
-                    if not secure and not _is_loopback(host):
+                    if not secure and not is_loopback(host):
                         raise ChannelError(
                             f"SMTP server {host} offers no TLS: polaretl will not send the "
                             "password in clear. Use smtps:// or a server with STARTTLS."

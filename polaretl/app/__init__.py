@@ -13,7 +13,6 @@ discard), ``ui.py`` (shared widgets).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ import threading
 from pathlib import Path
 
 from polaretl import db
+from polaretl.net import is_loopback
 
 log = logging.getLogger("polaretl.app")
 
@@ -109,7 +109,7 @@ def launch(
         port: the port to listen on.
         password: asked before any page shows (else ``POLARETL_APP_PASSWORD``, else none).
     """
-    if not _is_loopback(host) and not (password or os.environ.get("POLARETL_APP_PASSWORD")):
+    if not is_loopback(host) and not (password or os.environ.get("POLARETL_APP_PASSWORD")):
         log.warning(
             "The ops app listens on %s without a password: anyone who reaches this machine "
             "can see runs and quarantined records and start runs. Set POLARETL_APP_PASSWORD.",
@@ -132,21 +132,6 @@ def launch(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only.
-
-    Example:
-        >>> _is_loopback("127.0.0.1"), _is_loopback("localhost"), _is_loopback("0.0.0.0")
-        (True, True, False)
-    """
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["command", "launch", "start"]

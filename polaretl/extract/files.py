@@ -130,6 +130,25 @@ def appended_to(path: str, old: str) -> bool:
         return False
 
 
+def matching_files(
+    patterns: str | Path | Sequence[str | Path],
+    *,
+    missing_ok: bool,
+    shown: str,
+    what: str = "file",
+) -> list[str]:
+    """`expand_glob(patterns)`; none matching is an `ExtractError` (a wrong path must not
+    be a silent empty run) unless `missing_ok`. `shown`: the patterns as the user wrote them."""
+    files = expand_glob(patterns)
+    if not files and not missing_ok:
+        raise ExtractError(
+            f"No {what} matches {shown} (relative to {Path.cwd()}). Check the path, "
+            "or pass missing_ok=True to succeed with nothing to load.",
+            path=shown,
+        )
+    return files
+
+
 def resume_offset(
     state: dict[str, Any] | None, fp: str, *, appended: str | None = None
 ) -> int | None:
@@ -186,14 +205,7 @@ class FileExtractor(Extractor):
 
     def slices(self) -> list[str]:
         """One slice per matching file, sorted."""
-        files = expand_glob(self.path)
-        if not files and not self.missing_ok:
-            raise ExtractError(
-                f"No file matches {self.path!s} (relative to {Path.cwd()}). Check the path, "
-                "or pass missing_ok=True to succeed with nothing to load.",
-                path=str(self.path),
-            )
-        return files
+        return matching_files(self.path, missing_ok=self.missing_ok, shown=str(self.path))
 
     def describe(self) -> str:
         return f"{self.kind}:{self.path}"

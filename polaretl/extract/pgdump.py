@@ -20,14 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
-from polaretl.extract.files import expand_glob, fingerprint
+from polaretl.extract.files import expand_glob, fingerprint, matching_files
 from polaretl.extract.pgdump_copy import copy_frame
 from polaretl.extract.pgdump_insert import (
     decode_token_frame,
@@ -186,13 +185,12 @@ class PgDumpExtractor(Extractor):
     def slices(self) -> list[str]:
         """One slice per (file, table): ``data/dumps/a.sql::public.customers``."""
         out: list[str] = []
-        files = self.files()
-        if not files and not self.missing_ok:
-            raise ExtractError(
-                f"No dump file matches {' '.join(self.patterns)} (relative to {Path.cwd()}). "
-                "Check the path, or pass missing_ok=True to succeed with nothing to load.",
-                path=" ".join(self.patterns),
-            )
+        files = matching_files(
+            self.patterns,
+            missing_ok=self.missing_ok,
+            shown=" ".join(self.patterns),
+            what="dump file",
+        )
         for path in files:
             names = self.tables if self.tables is not None else self._tables_in(path)
             out.extend(f"{path}::{name}" for name in names)

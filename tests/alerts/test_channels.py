@@ -99,7 +99,7 @@ def test_email_never_sends_a_password_in_clear_to_a_remote_host(smtp, monkeypatc
     assert "hunter22" not in (result := deliver(channel, ALERT))
     assert "AUTH" in result
     # a remote host without TLS cannot run here: pretend 127.0.0.1 is remote
-    monkeypatch.setattr(al.smtp, "_is_loopback", lambda host: False)
+    monkeypatch.setattr(al.smtp, "is_loopback", lambda host: False)
     assert "will not send the password in clear" in deliver(channel, ALERT)
     assert smtp.messages == []
     with pytest.raises(ConfigError, match="smtp:// or smtps://"):
