@@ -270,7 +270,6 @@ class PostgresLoader(Loader):
             if self.mode is not Mode.UPSERT and target.direct and not refuse:
                 _copy(conn, qualified(self.table), frame)
                 return LoadResult(frame.height, frame.height, deduplicated)
-            found: int | None = None
             if self.mode is Mode.UPSERT and not refuse and self._copy_first:
                 try:
                     with conn.transaction():  # a savepoint
@@ -287,8 +286,12 @@ class PostgresLoader(Loader):
                     )
                 except psycopg.errors.UniqueViolation:
                     self._copy_first = False  # keys meet existing rows: merge from now on
-            staged, bounds = frame, None
-            if self.mode is Mode.UPSERT and not refuse and target.direct:
+            last_wins = self.mode is Mode.UPSERT and not refuse
+            found = self._seen.count(ctx.run_id, batch, frame.select(self.key)) if last_wins else 0
+            # unchanged rows are dropped before the merge: in Polars when it can compare
+            # exactly (nothing to stage if nothing changed), else in the database
+            staged, bounds, compare_in_db = frame, None, last_wins and target.direct
+            if compare_in_db:
                 bounds = self._key_range(conn, frame)
                 changed = (
                     prune.changed_rows(
@@ -297,10 +300,8 @@ class PostgresLoader(Loader):
                     if bounds is not None
                     else None
                 )
-                if changed is not None:  # pruned in Polars: the database need not compare
-                    staged, bounds = changed, None
-                    if found is None:
-                        found = self._seen.count(ctx.run_id, batch, frame.select(self.key))
+                if changed is not None:
+                    staged, compare_in_db = changed, False
                     if changed.height == 0:
                         return KeyedLoadResult(
                             frame.height,
@@ -320,22 +321,14 @@ class PostgresLoader(Loader):
                 )
             )
             _copy(conn, sql.Identifier(_STAGE), staged)
+            loaded = frame.height
             if refuse:  # the key claim joins the staged keys; ON CONFLICT needs no stats
                 conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(_STAGE)))
-            if refuse:
                 rows = repeats.claim(conn, _STAGE, self.key, ctx.run_id, _ROW)
                 refused.append(frame.filter(pl.col(_ROW).is_in(rows)).drop(_ROW))
                 found, loaded = len(rows), frame.height - len(rows)
-            else:
-                if found is None:
-                    found = (
-                        self._seen.count(ctx.run_id, batch, frame.select(self.key))
-                        if self.mode is Mode.UPSERT
-                        else 0
-                    )
-                loaded = frame.height
             columns = [c for c in frame.columns if c != _ROW]
-            if self.mode is Mode.UPSERT and not refuse and target.direct and staged is frame:
+            if compare_in_db:
                 self._prune_unchanged(conn, target, bounds)
             written = conn.execute(self._merge_sql(target, columns)).rowcount
             gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
