@@ -196,10 +196,10 @@ class ContractValidator(Validator):
             .with_columns(pl.any_horizontal(pl.lit(False), *flags).alias(_BAD))
             .collect()
         )
-        failed = typed.filter(_BAD).select(_ROW, *flags)
+        failed = typed[_BAD]  # typed keeps base's row order
         errors = (
-            base.join(failed, on=_ROW, how="semi", maintain_order="left")
-            .with_columns(failed.drop(_ROW))
+            base.filter(failed)
+            .with_columns(typed.filter(failed).select(flags))
             .lazy()
             .select(
                 _ROW,
@@ -212,7 +212,7 @@ class ContractValidator(Validator):
             .drop_nulls(_ERRS)
             .collect()
         )
-        if errors[_ROW].n_unique() != failed.height:  # pragma: no cover - a bug guard
+        if errors[_ROW].n_unique() != failed.sum():  # pragma: no cover - a bug guard
             raise ContractError(
                 "polaretl flagged rows as failing a cast but found no reason for some; "
                 "this is a bug: please report it with the contract.",
