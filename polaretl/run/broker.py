@@ -44,8 +44,10 @@ def embedded_url(workspace: str | Path = ".") -> str:
 
 
 def stop_embedded(workspace: str | Path = ".") -> bool:
-    """Shut the workspace's embedded Redis down, if it runs (it outlives the processes
-    that use it, so that a worker, beat and the CLI share one queue). True if stopped."""
+    """Shut the workspace's embedded Redis down (it outlives the processes that use it,
+    so that a worker, beat and the CLI share one queue). False when the workspace has no
+    ``.polaretl`` folder, so never had one; otherwise the server is reached (started, if
+    its files are there but it is not running) and stopped."""
     path = Path(workspace).resolve() / STATE_DIR / "redis.db"
     if not path.parent.exists():
         return False
