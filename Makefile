@@ -1,15 +1,30 @@
 # A fresh clone needs two commands: `make demo` and `make test`.
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-dev
+#
+# Installs come from uv.lock (exact versions and hashes), through a pinned uv that is
+# bootstrapped into .uv/ with the machine's Python: nothing but Python 3.11+ is needed.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+UV_DIR     := .uv
+UV         := $(UV_DIR)/bin/uv
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed-dev
+LATEST     := .venv-latest
+SOURCES    := polaretl tests benchmarks connectors contracts
 
-.PHONY: demo test test-faults lint bench clean
+# uv must not wander: the project's venv is .venv, whatever the caller's environment says.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+unexport VIRTUAL_ENV
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+.PHONY: demo test test-faults test-latest lint lock bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# `--locked` fails if uv.lock no longer matches pyproject.toml (run `make lock`).
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 # The example `orders` pipeline on the embedded PostgreSQL (under .polaretl/).
@@ -28,17 +43,32 @@ test-faults: $(STAMP)
 	@$(PY) -m pytest tests/faults tests/run $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# The suite against the newest release of every dependency, in a venv of its own
+# (.venv-latest): how upstream drift is found before users find it. Not from the lock.
+test-latest: | $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --refresh --upgrade -e ".[dev]"
+	@$(UV) pip list --python $(LATEST)/bin/python --format freeze > $(LATEST)/versions.txt
+	@echo "newest releases installed: $(LATEST)/versions.txt"
+	@$(LATEST)/bin/python -m pytest -m "not full" -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Refresh uv.lock to the newest releases that pyproject's ranges allow.
+lock: | $(UV)
+	$(UV) lock --upgrade
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check polaretl tests benchmarks connectors contracts
-	$(VENV)/bin/ruff format --check polaretl tests benchmarks connectors contracts
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
 	$(VENV)/bin/mypy polaretl
 
 # The whole benchmark suite (load table with dlt and pandas, chunk sweep, 10M-row RSS,
 # Celery 1 vs 2 workers); results, chart and PERFORMANCE.md go to benchmarks/results/.
 # e.g. `make bench BENCH_ARGS="--quick"` or `BENCH_ARGS="--skip-10m --skip-celery"`.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[bench]"
+	$(UV) sync --locked --extra dev --extra bench --inexact --quiet
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .polaretl .pytest_cache .ruff_cache .mypy_cache benchmarks/.data
+	rm -rf $(VENV) $(LATEST) $(UV_DIR) .polaretl .pytest_cache .ruff_cache .mypy_cache benchmarks/.data
