@@ -37,7 +37,7 @@ def embedded_url(workspace: str | Path = ".") -> str:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - pgserver is a dependency
         raise ConfigError(
             "No database URL was given and the embedded PostgreSQL is not installed: "
@@ -50,7 +50,7 @@ def embedded_url(workspace: str | Path = ".") -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # 'stop': the server stops when the last process using it exits
-            _SERVERS[key] = pgserver.get_server(data_dir, cleanup_mode="stop")
+            _SERVERS[key] = get_server(data_dir, cleanup_mode="stop")
     return str(_SERVERS[key].get_uri())
 
 

@@ -94,7 +94,7 @@ def _clean(data: mmap.mmap, pos: int, size: int, patterns: _Patterns) -> bool:
     while pos < size:
         end = min(pos + window, size)
         pattern = patterns.final if end == size else patterns.inner
-        match = pattern.match(data, pos, end)  # type: ignore[call-overload]
+        match = pattern.match(data, pos, end)
         reached = match.end() if match else pos
         if reached > pos:
             pos, window = reached, _BLOCK
@@ -120,7 +120,7 @@ def _walk(
     while pos < size:
         start, message = pos, None
         while True:
-            found = patterns.field.match(data, pos)  # type: ignore[call-overload]
+            found = patterns.field.match(data, pos)
             assert found is not None  # the unquoted alternative matches the empty string
             pos = found.end()
             if found.group("open") is not None:
@@ -137,7 +137,7 @@ def _walk(
                 break
             pos += 1
         text = data[start:pos]
-        eol = _EOL.match(data, pos)  # type: ignore[call-overload]
+        eol = _EOL.match(data, pos)
         pos = eol.end() if eol else pos
         if not text:
             continue  # a blank line: not a record

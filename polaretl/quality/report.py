@@ -23,7 +23,7 @@ def run_quality(conn: Connection, run_id: int) -> dict[str, Any]:
         "FROM polaretl.runs WHERE run_id = %s",
         (run_id, run_id),
     ).fetchone()
-    metrics: dict[str, Any] = dict(row[0] or {}) if row else {}  # type: ignore[call-overload]
+    metrics: dict[str, Any] = dict(row[0] or {}) if row else {}
     out: dict[str, Any] = {
         "schema_changes": [
             {
@@ -39,7 +39,7 @@ def run_quality(conn: Connection, run_id: int) -> dict[str, Any]:
     }
     if "replayed" in metrics:
         out["replay"] = {
-            "replayed": int(row[1]) if row else 0,  # type: ignore[call-overload]
+            "replayed": int(row[1]) if row else 0,
             "still_pending": int(metrics.get("still_pending", 0)),
             "needs_correction": int(metrics.get("needs_correction", 0)),
             "skipped": int(metrics.get("skipped", 0)),

@@ -56,7 +56,7 @@ def claim(conn: Connection, stage: str, key: Sequence[str], run_id: int, row: st
         "DELETE FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.key = {key}) "
         "RETURNING s.{row}"
     ).format(key=key_text(key), stage=sql.Identifier(stage), row=sql.Identifier(row))
-    return [int(r[0]) for r in conn.execute(statement, (run_id,)).fetchall()]  # type: ignore[call-overload]
+    return [int(r[0]) for r in conn.execute(statement, (run_id,)).fetchall()]
 
 
 class Seen:

@@ -83,7 +83,7 @@ def latest(conn: Connection, pipeline: str) -> tuple[int, list[dict[str, Any]]] 
         "ORDER BY version DESC LIMIT 1",
         (pipeline,),
     ).fetchone()
-    return (int(row[0]), list(row[1])) if row else None  # type: ignore[call-overload]
+    return (int(row[0]), list(row[1])) if row else None
 
 
 def history(

@@ -27,6 +27,7 @@ from celery import Celery, chain, chord
 from celery.backends.redis import RedisBackend
 
 from polaretl import db
+from polaretl.db import Link
 from polaretl.errors import PolaretlError
 from polaretl.load.base import LoadContext
 from polaretl.pipeline import Pipeline
@@ -36,7 +37,7 @@ from polaretl.run.begin import prepare_stages
 from polaretl.run.broker import resolve_url as resolve_redis
 from polaretl.run.finish import finish
 from polaretl.run.progress import RedisProgress
-from polaretl.run.slice import Link, execute_slice, run_totals
+from polaretl.run.slice import execute_slice, run_totals
 
 log = logging.getLogger("polaretl.celery")
 
@@ -88,6 +89,15 @@ def _backend_url(redis_url: str) -> str:
     return f"{__name__}:ResultBackend+{redis_url.removeprefix('redis+')}"
 
 
+def _forget_connections(celery: Any) -> None:
+    """Drop the app's broker pool and cached result backend. These are Celery's private
+    attributes (typed `Any` here: celery-types leaves them out), the ones Celery clears
+    itself after a fork."""
+    celery._after_fork()
+    celery._backend_cache = None
+    celery._local.__dict__.pop("backend", None)
+
+
 def configure(redis_url: str) -> Celery:
     """Point the app at Redis (broker and results) with polaretl's delivery settings."""
     transport = {
@@ -105,9 +115,7 @@ def configure(redis_url: str) -> Celery:
         # kombu keeps closed pools in its registry by URL: clear it, or pointing back at
         # a Redis used before would hand out that closed pool ("Acquire on closed pool")
         kombu.pools.reset()
-        app._after_fork()
-        app._backend_cache = None
-        app._local.__dict__.pop("backend", None)
+        _forget_connections(app)
     app.conf.update(
         broker_url=redis_url,
         result_backend=_backend_url(redis_url),
