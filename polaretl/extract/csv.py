@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from polaretl.errors import ConfigError, ExtractError
+from polaretl.extract import storage
 from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.csv_quotes import quote_problems
 from polaretl.extract.files import expand_glob, fingerprint, resume_offset
@@ -150,7 +151,12 @@ class CsvExtractor(Extractor):
             true_values=[],
             false_values=[],
         )
-        return pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        return pacsv.open_csv(
+            storage.arrow_input(path),
+            read_options=read,
+            parse_options=parse,
+            convert_options=convert,
+        )
 
 
 def _pos(fp: str, offset: int, done: bool, appendable: bool = True) -> dict[str, Any]:
