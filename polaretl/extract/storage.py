@@ -55,7 +55,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from polaretl.errors import ConfigError, ExtractError
@@ -67,7 +68,7 @@ REMOTE_SCHEMES = ("s3", "gs", "az")
 #: The first request after a seek asks for at most this many bytes (more only when the
 #: caller reads more at once); reading on past it streams the rest in one GET.
 FIRST_RANGE = 256 << 10
-#: Bytes handed over from a streaming GET at a time, and the buffer of `open_binary`.
+#: Bytes handed over from a streaming GET at a time (`open_binary` buffers `FIRST_RANGE`).
 STREAM_CHUNK = 2 << 20
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -129,17 +130,21 @@ class ObjectInfo:
 
 
 def _split(url: str) -> tuple[str, str, str]:
-    """``s3://bucket/a/b.csv`` -> ("s3", "bucket", "a/b.csv"); refuses credentials."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc or parts.query or parts.fragment:
+    """``s3://bucket/a/b.csv`` -> ("s3", "bucket", "a/b.csv"); refuses credentials.
+
+    Not `urlsplit`: a key may hold ``?`` and ``#`` (globs, odd names) taken literally.
+    """
+    scheme, _, rest = url.partition("://")
+    bucket, _, key = rest.partition("/")
+    if "@" in bucket:
         raise ConfigError(
-            f"{redact_url(url)}: object URLs take no credentials, query or fragment. Give "
-            "credentials through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-            "...) or the machine's role.",
+            f"{redact_url(url)}: object URLs take no credentials. Give them through the "
+            "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) or the machine's "
+            "role.",
         )
-    if not parts.netloc:
-        raise ConfigError(f"{url!r} names no bucket: write {parts.scheme}://BUCKET/KEY.")
-    return parts.scheme.lower(), parts.netloc, parts.path.lstrip("/")
+    if not bucket:
+        raise ConfigError(f"{url!r} names no bucket: write {scheme}://BUCKET/KEY.")
+    return scheme.lower(), bucket, key
 
 
 def _env_int(name: str, default: int) -> int:
@@ -208,7 +213,7 @@ def _error(exc: BaseException, url: str, doing: str) -> ExtractError:
             "glob is listed anew.",
             path=url,
         )
-    if isinstance(exc, (PermissionError, obx.PermissionDeniedError, obx.UnauthenticatedError)):
+    if _refused(exc):
         key = os.environ.get("AWS_ACCESS_KEY_ID", "")
         shown = f"{key[:4]}…" if key else "unset"
         return ExtractError(
@@ -247,8 +252,21 @@ _TERMINAL = (
 )
 
 
+_REFUSED_STATUS = re.compile(r"\b(401 Unauthorized|403 Forbidden)\b")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Access refused: by its type, or a 401/403 that object_store left generic (lists)."""
+    refused = (PermissionError, obx.PermissionDeniedError, obx.UnauthenticatedError)
+    return isinstance(exc, refused) or bool(_REFUSED_STATUS.search(str(exc)))
+
+
 def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, (obx.BaseError, OSError)) and not isinstance(exc, _TERMINAL)
+    return (
+        isinstance(exc, (obx.BaseError, OSError))
+        and not isinstance(exc, _TERMINAL)
+        and not _refused(exc)
+    )
 
 
 def _retrying() -> Retrying:
@@ -256,7 +274,7 @@ def _retrying() -> Retrying:
     return Retrying(
         retry=retry_if_exception(_transient),
         stop=stop_after_attempt(retries + 1) | stop_after_delay(seconds),
-        wait=wait_exponential_jitter(initial=0.1, max=5),
+        wait=wait_exponential(multiplier=0.1, max=5) + wait_random(0, 0.1),
         reraise=True,
     )
 
@@ -459,7 +477,8 @@ class _Buffered(io.BufferedReader):
     """`io.BufferedReader` whose errors are `ExtractError`s that say what to do."""
 
     def __init__(self, raw: _RangedReader, url: str) -> None:
-        super().__init__(raw, buffer_size=STREAM_CHUNK)
+        # small: a small read after a seek (an edge, a footer) fetches no more than this
+        super().__init__(raw, buffer_size=FIRST_RANGE)
         self.url = url
 
     def read(self, size: int | None = -1, /) -> bytes:
