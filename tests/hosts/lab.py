@@ -173,7 +173,7 @@ class Lab:
             host,
             [
                 "runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(data),
-                "-h", ip, "-p", str(PG_PORT), "-k", str(data), "-c", "fsync=off",
+                "-h", ip, "-p", str(PG_PORT), "-k", str(data),
                 "-c", "max_connections=200",
             ],
             log="postgres",
