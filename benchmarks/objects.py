@@ -175,11 +175,10 @@ def hosts(rows_per_object: int, objects: int = 8) -> dict[str, Any]:
             host = f"w{count}"
             ws = lab.workspaces[host]
             lab.polaretl(
-                host, "worker", "--project", str(ws), "--concurrency", "1",
-                "--loglevel", "WARNING", log=f"bench-{host}",
-            )  # fmt: skip
+                host, "worker", "--project", str(ws), "--concurrency", "1", log=f"bench-{host}"
+            )
             deadline = time.monotonic() + 120
-            while b"ready" not in (lab.folder / f"bench-{host}.log").read_bytes():
+            while b" ready." not in (lab.folder / f"bench-{host}.log").read_bytes():
                 if time.monotonic() > deadline:
                     raise RuntimeError(lab.log(f"bench-{host}")[-2000:])
                 time.sleep(0.3)
@@ -259,11 +258,19 @@ def table_markdown(result: dict[str, Any]) -> str:
 
 
 def measure(
-    rows: int, big_rows: int, repeat: int, host_rows: int, *, skip_hosts: bool
+    rows: int,
+    big_rows: int,
+    repeat: int,
+    host_rows: int,
+    *,
+    skip_hosts: bool,
+    skip_reads: bool = False,
 ) -> dict[str, Any]:
     """Every part; what the suite stores under ``objects``."""
-    _log(f"object storage: read {rows:,} rows (and {big_rows:,} for RSS), S3 vs disk")
-    out: dict[str, Any] = {"reads": reads(rows, big_rows, repeat)}
+    out: dict[str, Any] = {}
+    if not skip_reads:
+        _log(f"object storage: read {rows:,} rows (and {big_rows:,} for RSS), S3 vs disk")
+        out["reads"] = reads(rows, big_rows, repeat)
     if not skip_hosts:
         _log(f"object storage: 1 vs 2 worker hosts, 8 objects of {host_rows:,} rows")
         out["hosts"] = hosts(host_rows)
@@ -279,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host-rows", type=int, default=1_000_000, help="rows per object")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-hosts", action="store_true")
+    parser.add_argument("--skip-reads", action="store_true", help="only 1 vs 2 hosts")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -289,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeat,
         args.host_rows,
         skip_hosts=args.skip_hosts,
+        skip_reads=args.skip_reads,
     )
     print(json.dumps(result, indent=2))
     print(table_markdown(result))
