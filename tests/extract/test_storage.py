@@ -253,3 +253,37 @@ def test_file_urls_are_local_paths(tmp_path: Path) -> None:
     ext = pe.CsvExtractor(f"file://{tmp_path}/*.csv")
     assert ext.slices() == [str(tmp_path / "a.csv")]
     assert frame(read_all(ext))["id"].to_list() == ["1"]
+
+
+def test_hostile_csv_objects_read_as_the_same_files_on_disk(s3: Bucket, tmp_path: Path) -> None:
+    """The quoting check streams an object (no mmap); faults found take the local walk."""
+    from tests.faults.test_files import CASES
+
+    for case, (data, *_) in CASES.items():
+        (tmp_path / f"{case}.csv").write_bytes(data)
+        s3.put(f"{case}.csv", data)
+        local = read_all(pe.CsvExtractor(str(tmp_path / f"{case}.csv")))
+        remote = read_all(pe.CsvExtractor(s3.url(f"{case}.csv")))
+        got = [(c.frame.to_dicts(), c.position) for c in remote]
+        assert got == [
+            (c.frame.to_dicts(), c.position | {"fp": r.position["fp"]})
+            for c, r in zip(local, remote, strict=True)
+        ], case
+        rejects = [c.rejects for c in remote if c.rejects is not None]
+        expected = [c.rejects for c in local if c.rejects is not None]
+        assert [r["raw"].to_list() for r in rejects] == [r["raw"].to_list() for r in expected]
+
+
+def test_quoting_check_streams_blocks_and_finds_a_fault_past_the_first_block(
+    s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polaretl.extract import csv_quotes
+
+    monkeypatch.setattr(csv_quotes, "_BLOCK", 64)  # many blocks, fields across their edges
+    body = b"".join(b'%d,"quoted, %d"\n' % (i, i) for i in range(1, 200))
+    bad = b'200,"x"y\n201,"ok"\n'
+    url = s3.put("q.csv", b"id,v\n" + body + bad)
+    problems, open_end = csv_quotes.quote_problems(url, ",", '"', "utf8", 1)
+    assert list(problems) == [200] and not open_end
+    clean = s3.put("c.csv", b"id,v\n" + body)
+    assert csv_quotes.quote_problems(clean, ",", '"', "utf8", 1) == ({}, False)
