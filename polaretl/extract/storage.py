@@ -19,20 +19,21 @@ Every file extractor lists, opens and fingerprints its files through this module
   natively), else `open_binary`.
 
 The library is obstore (Rust's ``object_store``, also inside Polars): one small
-wheel for the three clouds, no boto stack, the GIL released while bytes move.
+install for the three clouds, no boto stack, the GIL released while bytes move.
 Credentials come from the provider's usual chain as ``object_store`` reads it: the
 standard environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_SESSION_TOKEN``, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for an S3-compatible server;
 ``GOOGLE_SERVICE_ACCOUNT``/``GOOGLE_APPLICATION_CREDENTIALS``;
 ``AZURE_STORAGE_ACCOUNT_NAME``/``AZURE_STORAGE_ACCOUNT_KEY``...), web identity and the
-instance or container role. A URL carrying credentials is refused; secrets never show
-in a label or a message.
+instance or container role (``~/.aws`` profiles are not read: export their keys). A
+URL carrying credentials is refused; secrets never show in a label or a message.
 
 Throttling (503 SlowDown, 429) and dropped connections are retried with exponential
 backoff, within ``POLARETL_STORAGE_RETRIES`` attempts (default 10) and
-``POLARETL_STORAGE_RETRY_SECONDS`` (default 120): by ``object_store`` for each request,
-and here for a body cut off mid-stream (the read resumes at the byte it reached). The
-settings are read when a store is made, not at import.
+``POLARETL_STORAGE_RETRY_SECONDS`` (default 120): by ``object_store`` for each request
+(a status it gave up on is not retried again here), and here for a body cut off
+mid-stream (the read resumes at the byte it reached). The settings are read when a
+store is made, not at import.
 """
 
 from __future__ import annotations
@@ -261,11 +262,18 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, refused) or bool(_REFUSED_STATUS.search(str(exc)))
 
 
+#: How object_store words a request it has already retried to the end of the budget.
+_RETRIED = "Server returned non-2xx status code"
+
+
 def _transient(exc: BaseException) -> bool:
+    """Worth another try here: a body cut off mid-stream, not a status object_store has
+    already retried within the same budget (that would square the budget)."""
     return (
         isinstance(exc, (obx.BaseError, OSError))
         and not isinstance(exc, _TERMINAL)
         and not _refused(exc)
+        and _RETRIED not in str(exc)
     )
 
 

@@ -229,6 +229,13 @@ def test_throttling_is_retried_within_the_budget(
             list(pe.CsvExtractor(url).read(url, None, 10))
         assert "503" in str(info.value) and s3.server.secret not in str(info.value)
         assert 1000 - proxy.faults.slowdown == 3  # the first try and two retries
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3.server.endpoint)
+        info = storage.stat(url)  # then throttled mid-read: the GETs share the same budget
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        proxy.faults.slowdown = 1000
+        with pytest.raises(ExtractError, match="after up to 2 retries"):
+            storage.open_binary(url, info).read()
+        assert 1000 - proxy.faults.slowdown == 3
 
 
 def test_a_dropped_connection_resumes_at_the_byte_reached(
