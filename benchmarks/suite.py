@@ -12,13 +12,16 @@ database, in order:
 3. 10M rows: append in a fresh process (peak RSS, the goal is ≤ 1 GiB) and raw
    ``\\copy`` of the same file for the ratio;
 4. Celery scaling, 1 then 2 workers (`benchmarks.celery_scaling`), on its own database,
-   Redis database 14 and a queue of its own.
+   Redis database 14 and a queue of its own;
+5. object storage (`benchmarks.objects`): S3 (moto) vs disk read rows/s and peak RSS,
+   then 1 vs 2 worker hosts over 8 S3 objects of 1M rows on network namespaces (root).
 
 Writes ``benchmarks/results/bench-<UTC>.json`` (every figure and the machine's facts),
 ``bench-<UTC>.png`` beside it and ``PERFORMANCE.md`` (the README's section).
 
 Flags: ``--rows``, ``--repeat``, ``--quick`` (100k rows, 1 repeat, small sweep, no 10M,
-small Celery run), ``--skip-10m``, ``--skip-celery``, ``--skip-peers``, ``--skip-sweep``.
+small Celery run, no object storage), ``--skip-10m``, ``--skip-celery``, ``--skip-peers``,
+``--skip-sweep``, ``--skip-objects``, ``--skip-hosts``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import celery_scaling, child, load, peers, report
+from benchmarks import celery_scaling, child, load, objects, peers, report
 from benchmarks.datagen import DEFAULT_ROWS, DEFAULT_SEED, ensure_orders_csv
 
 SWEEP = (10_000, 50_000, 100_000, 250_000, 1_000_000)
@@ -60,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-celery", action="store_true", help="no Celery scaling")
     p.add_argument("--skip-peers", action="store_true", help="no dlt / pandas")
     p.add_argument("--skip-sweep", action="store_true", help="no chunk-size sweep")
+    p.add_argument("--skip-objects", action="store_true", help="no object-storage figures")
+    p.add_argument("--skip-hosts", action="store_true", help="no 1 vs 2 worker hosts (S3)")
+    p.add_argument("--host-rows", type=int, default=1_000_000, help="rows per S3 object")
     p.add_argument("--no-bad-rows", action="store_true", help="a CSV with no bad rows")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--dsn", default=os.environ.get(load.DSN_ENV, load.DEFAULT_DSN))
@@ -73,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sweep = args.sweep or ("10000,50000,100000" if args.quick else ",".join(map(str, SWEEP)))
     args.sweep = [int(x) for x in sweep.split(",") if x.strip()]
     args.skip_10m = args.skip_10m or args.quick
+    args.skip_objects = args.skip_objects or args.quick
     args.celery_rows = args.celery_rows or (200_000 if args.quick else 2_000_000)
     if min(args.rows, args.repeat, args.chunk_size, *args.sweep) < 1:
         p.error("--rows, --repeat, --chunk-size and --sweep sizes must be at least 1")
@@ -166,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
             dsn=args.dsn,
             redis_url=args.redis_url,
         )
+    if not args.skip_objects:
+        payload["objects"] = objects.measure(
+            args.rows,
+            0 if args.skip_10m else args.big_rows,
+            1 if args.quick else 2,
+            args.host_rows,
+            skip_hosts=args.skip_hosts,
+        )
     payload["wall_seconds"] = time.perf_counter() - t0
     payload["notes"] = _notes()
     print_summary(payload)
@@ -208,6 +223,9 @@ def print_summary(payload: dict[str, Any]) -> None:
     if celery:
         print(f"\nCelery scaling, {celery['rows']:,} rows in {celery['files']} files:\n")
         print(celery_scaling.table_markdown(celery))
+    if payload.get("objects"):
+        print("\nObject storage (S3 served by moto on this machine):\n")
+        print(objects.table_markdown(payload["objects"]))
     print(f"\nsuite wall time {payload['wall_seconds']:.0f} s")
 
 

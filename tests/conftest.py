@@ -11,6 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.s3server import Bucket, MotoS3
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +42,26 @@ def database_url(pg_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoS3]:
+    """A real S3-compatible server (moto, signatures checked) for the session."""
+    server = MotoS3().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A new bucket for this test, and the standard AWS variables pointing at it."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return Bucket.create(s3_server)
 
 
 _WORKSPACE_PACKAGES = ("contracts", "connectors")

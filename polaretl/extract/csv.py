@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from polaretl.errors import ConfigError, ExtractError
+from polaretl.extract import storage
 from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.csv_quotes import quote_problems
-from polaretl.extract.files import expand_glob, fingerprint, resume_offset
+from polaretl.extract.files import fingerprint, matching_files, resume_offset
 
 _BLOCK = 4 << 20  # bytes parsed at a time; pyarrow yields one record batch per block
 
@@ -81,14 +82,7 @@ class CsvExtractor(Extractor):
         return f"csv:{self.path}"
 
     def slices(self) -> list[str]:
-        files = expand_glob(self.path if not isinstance(self.path, Path) else str(self.path))
-        if not files and not self.missing_ok:
-            raise ExtractError(
-                f"No file matches {self.path!s} (relative to {Path.cwd()}). Check the path, "
-                "or pass missing_ok=True to succeed with nothing to load.",
-                path=str(self.path),
-            )
-        return files
+        return matching_files(self.path, missing_ok=self.missing_ok, shown=str(self.path))
 
     def read(self, slice: str, state: dict[str, Any] | None, chunk_size: int) -> Iterator[Chunk]:
         fp = fingerprint(slice)
@@ -150,7 +144,12 @@ class CsvExtractor(Extractor):
             true_values=[],
             false_values=[],
         )
-        return pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        return pacsv.open_csv(
+            storage.arrow_input(path),
+            read_options=read,
+            parse_options=parse,
+            convert_options=convert,
+        )
 
 
 def _pos(fp: str, offset: int, done: bool, appendable: bool = True) -> dict[str, Any]:

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import mmap
 import re
+import shutil
+import tempfile
 from functools import lru_cache
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
+
+from polaretl.extract import storage
 
 _BLOCK = 8 << 20
+_STREAM_LIMIT = 64 << 20  # bytes `_clean_stream` holds before it takes the cold path
 _BOM = b"\xef\xbb\xbf"
 _EOL = re.compile(rb"\r\n|\n|\r")
 
@@ -69,15 +74,59 @@ def quote_problems(
     if not _ascii_compatible(delimiter + quote, encoding):
         return {}, False
     patterns = _patterns(delimiter.encode(), quote.encode())
-    with open(path, "rb") as handle:
-        size = handle.seek(0, 2)
-        if size == 0:
-            return {}, False
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            start = len(_BOM) if data[:3] == _BOM else 0
-            if data.find(quote.encode(), start) < 0 or _clean(data, start, size, patterns):
+    if storage.is_remote(path):
+        with storage.open_binary(path) as remote:
+            if _clean_stream(remote, quote.encode(), patterns):
                 return {}, False
-            return _walk(data, start, size, patterns, delimiter.encode(), encoding, header_rows)
+            remote.seek(0)
+            with tempfile.TemporaryFile() as copy:  # the cold path: a faulty object
+                shutil.copyfileobj(remote, copy, _BLOCK)
+                return _problems(copy, quote, patterns, delimiter, encoding, header_rows)
+    with open(path, "rb") as handle:
+        return _problems(handle, quote, patterns, delimiter, encoding, header_rows)
+
+
+def _problems(
+    handle: BinaryIO,
+    quote: str,
+    patterns: _Patterns,
+    delimiter: str,
+    encoding: str,
+    header_rows: int,
+) -> tuple[Problems, bool]:
+    """`quote_problems` of an open local file."""
+    size = handle.seek(0, 2)
+    if size == 0:
+        return {}, False
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = len(_BOM) if data[:3] == _BOM else 0
+        if data.find(quote.encode(), start) < 0 or _clean(data, start, size, patterns):
+            return {}, False
+        return _walk(data, start, size, patterns, delimiter.encode(), encoding, header_rows)
+
+
+def _clean_stream(handle: BinaryIO, quote: bytes, patterns: _Patterns) -> bool:
+    """`_clean` over a stream read a block at a time (an object with no mmap)."""
+    buf = handle.read(_BLOCK)
+    pos = len(_BOM) if buf[:3] == _BOM else 0
+    eof = len(buf) < _BLOCK
+    while True:
+        end = len(buf)
+        if pos < end and quote not in buf[pos:]:
+            pos = end  # no quote left in this block: clean up to its end
+        elif pos < end:
+            match = (patterns.final if eof else patterns.inner).match(buf, pos, end)
+            reached = match.end() if match else pos
+            if reached < end and (eof or end - reached > _STREAM_LIMIT):
+                return False  # a fault at `reached` (or a field too long to hold: walk it)
+            pos = reached
+        if eof:
+            return True
+        # keep one byte before `pos` for the patterns' look-behind, and read on
+        more = handle.read(_BLOCK)
+        eof = len(more) < _BLOCK
+        keep = max(pos - 1, 0)
+        buf, pos = buf[keep:] + more, pos - keep
 
 
 def _ascii_compatible(chars: str, encoding: str) -> bool:

@@ -9,7 +9,10 @@ from the start (new or changed) or resume after ``offset`` records.
 The fingerprint is the size, the modification time in nanoseconds and a BLAKE2b hash of
 the first and last 64 KiB: cheap on a file of any size, and it changes when a file is
 rewritten, appended to or touched. (An edit in the middle of a large file that keeps
-size and mtime is not seen; no real writer does that.) A line-based source may pass
+size and mtime is not seen; no real writer does that.) An object in a store (``s3://``,
+``gs://``, ``az://``; see `storage`) is fingerprinted the same way with its ETag (else
+its version id) in place of the mtime: ``"<size>:<etag>:<hash of its edges>"``, the
+edges read with two small ranged GETs. A line-based source may pass
 ``appended=path``: a file that only grew after a line break (its old first and last
 64 KiB hash as before) resumes after the records already read, not from the start.
 """
@@ -25,6 +28,7 @@ from typing import Any, BinaryIO
 
 from polaretl.errors import ExtractError
 
+from . import storage
 from .base import Extractor
 
 #: Bytes hashed at each end of a file by `fingerprint`.
@@ -35,7 +39,8 @@ def expand_glob(pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     """The files matching `pattern`, sorted, as paths in the form the pattern gives.
 
     ``**`` matches any depth; directories are left out; a list of globs gives the
-    union of their files, each once.
+    union of their files, each once. Object URLs (``s3://bucket/orders/*.csv``) list
+    the store (`storage.expand`); ``file://`` URLs are local paths.
 
     Args:
         pattern: a path or a glob such as ``data/orders/*.csv``, or a list of them.
@@ -48,14 +53,14 @@ def expand_glob(pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str
         ([], [])
     """
     patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
-    return sorted(
-        {
-            path
-            for one in patterns
-            for path in glob.glob(os.fspath(one), recursive=True)
-            if os.path.isfile(path)
-        }
-    )
+    found: set[str] = set()
+    for one in patterns:
+        if storage.is_remote(one):
+            found.update(storage.expand(os.fspath(one)))
+            continue
+        local = storage.local_path(one)
+        found.update(path for path in glob.glob(local, recursive=True) if os.path.isfile(path))
+    return sorted(found)
 
 
 def fingerprint(path: str) -> str:
@@ -65,7 +70,8 @@ def fingerprint(path: str) -> str:
         path: a readable file.
 
     Returns:
-        ``"<size>:<mtime_ns>:<blake2b hex of the first and last 64 KiB>"``.
+        ``"<size>:<mtime_ns>:<blake2b hex of the first and last 64 KiB>"``; for an
+        object URL, its ETag (else version id) in place of the mtime.
 
     Raises:
         ExtractError: the file cannot be read.
@@ -77,8 +83,12 @@ def fingerprint(path: str) -> str:
         >>> fingerprint(f.name).startswith("3:")
         True
     """
+    if storage.is_remote(path):
+        info = storage.stat(path)
+        with storage.open_binary(path, info) as handle:
+            return f"{info.size}:{info.tag}:{_edges(handle, info.size)}"
     try:
-        with open(path, "rb") as handle:
+        with open(storage.local_path(path), "rb") as handle:
             stat = os.fstat(handle.fileno())
             digest = _edges(handle, stat.st_size)
     except OSError as exc:
@@ -119,14 +129,14 @@ def appended_to(path: str, old: str) -> bool:
     digest = rest.partition(":")[2]
     try:
         size = int(size_text)
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size <= size:
+        with storage.open_binary(path) as handle:
+            if handle.seek(0, os.SEEK_END) <= size:
                 return False
             handle.seek(max(size - 1, 0))
             if size and handle.read(1) not in (b"\n", b"\r"):
                 return False  # the old last line was unfinished: a record changed
             return _edges(handle, size) == digest
-    except (OSError, ValueError):
+    except (OSError, ValueError, ExtractError):
         return False
 
 
@@ -141,8 +151,9 @@ def matching_files(
     be a silent empty run) unless `missing_ok`. `shown`: the patterns as the user wrote them."""
     files = expand_glob(patterns)
     if not files and not missing_ok:
+        where = "" if "://" in shown else f" (relative to {Path.cwd()})"
         raise ExtractError(
-            f"No {what} matches {shown} (relative to {Path.cwd()}). Check the path, "
+            f"No {what} matches {shown}{where}. Check the path, "
             "or pass missing_ok=True to succeed with nothing to load.",
             path=shown,
         )

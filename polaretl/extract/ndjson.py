@@ -36,6 +36,7 @@ import pyarrow.json as pajson
 from polars.datatypes.classes import DataTypeClass
 
 from polaretl.errors import ConfigError, ExtractError
+from polaretl.extract import storage
 from polaretl.extract.base import Chunk, reject_frame
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
 
@@ -97,7 +98,7 @@ class NdjsonExtractor(FileExtractor):
             return
         blank = int(state.get("blank", 0)) if state and start else 0
         try:
-            with open(slice, "rb") as handle:
+            with storage.open_binary(slice) as handle:
                 if start:
                     if state and state.get("byte") is not None:
                         handle.seek(int(state["byte"]))

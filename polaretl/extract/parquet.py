@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from polaretl.errors import ExtractError
+from polaretl.extract import storage
 from polaretl.extract.base import Chunk
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
 
@@ -57,7 +58,7 @@ class ParquetExtractor(FileExtractor):
         if start is None:
             return
         try:
-            with pq.ParquetFile(slice) as parquet:
+            with pq.ParquetFile(storage.arrow_input(slice)) as parquet:
                 yield from self._chunks(parquet, slice, fp, start, max(1, chunk_size))
         except (pa.ArrowException, OSError) as exc:
             raise ExtractError(

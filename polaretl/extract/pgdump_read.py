@@ -12,11 +12,13 @@ multi-byte character, so byte offsets are exact resume points.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from polaretl.errors import ExtractError
+from polaretl.extract import storage
 
 _SPECIAL = re.compile(rb"[';\"$/\\-]")
 _QUOTE_OR_BS = re.compile(rb"['\\]")
@@ -87,12 +89,31 @@ _ENCODINGS_NORMAL = {_normal_encoding(k): v for k, v in ENCODINGS.items()}
 
 
 def open_dump(path: str) -> BinaryIO:
-    """Open a dump file for binary reading, decompressing gzip (by its magic bytes)."""
+    """Open a dump file (or object) for binary reading, decompressing gzip (by its magic
+    bytes)."""
+    if storage.is_remote(path):
+        handle = storage.open_binary(path)  # closed with the gzip reader (or by the caller)
+        if handle.peek(2)[:2] == b"\x1f\x8b":
+            return _ClosingGzip(fileobj=handle)  # type: ignore[return-value]
+        return handle
+    path = storage.local_path(path)
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A gzip reader that closes the object stream it reads when it is closed."""
+
+    def close(self) -> None:
+        inner = self.fileobj
+        try:
+            super().close()
+        finally:
+            if isinstance(inner, io.IOBase):
+                inner.close()
 
 
 @dataclass

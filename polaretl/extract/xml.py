@@ -23,7 +23,6 @@ start.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import islice
@@ -35,6 +34,7 @@ import polars as pl
 from lxml import etree
 
 from polaretl.errors import ConfigError, ExtractError
+from polaretl.extract import storage
 from polaretl.extract.base import Chunk, reject_frame
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
 
@@ -133,14 +133,14 @@ class _Reader:
 
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
         try:
-            handle = open(self.path, "rb")  # closed by the `with` below, even if abandoned
+            handle = storage.open_binary(self.path)  # closed by the `with` below
         except OSError as exc:
             raise ExtractError(
                 f"Cannot read {self.path}: {exc}. Check that the file exists and is readable.",
                 path=self.path,
             ) from exc
         with handle:
-            if os.fstat(handle.fileno()).st_size == 0:  # an empty drop file: no records
+            if not handle.peek(1):  # an empty drop file: no records
                 yield self._chunk([], done=True, consumed=0)
                 return
             yield from self._parse(handle, chunk_size)
@@ -506,8 +506,8 @@ def _line_excerpt(path: str, line: int) -> str:
     if line <= 0:
         return ""
     try:
-        with open(path, "rb") as handle:
+        with storage.open_binary(path) as handle:
             text = next(islice(handle, line - 1, line), b"")
-    except OSError:
+    except (OSError, ExtractError):
         return ""
     return text[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")[:_EXCERPT_CHARS].rstrip("\r\n")
