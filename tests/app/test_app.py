@@ -157,6 +157,15 @@ def test_run_detail_page(app_env):
     assert at.query_params["run"] in (str(app_env["legacy"]), [str(app_env["legacy"])])
 
 
+@pytest.mark.parametrize("asked", ["\u00b2", "99999999999999999999", "1e3", "-4", "x"])
+def test_run_detail_page_ignores_a_run_parameter_that_is_no_run_id(app_env, asked):
+    at = page("run_detail")
+    at.query_params["run"] = asked
+    at.run()
+    assert not at.exception  # ?run=\u00b2 passed str.isdigit and then failed in int()
+    assert at.selectbox(key="detail_run").value == max(app_env.values())  # the latest run
+
+
 def test_quarantine_page(app_env):
     at = page("quarantine").run()
     assert not at.exception
