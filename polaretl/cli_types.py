@@ -40,7 +40,7 @@ def parse_id(text: str | None) -> int | None:
     return int(part)
 
 
-class IdList(click.ParamType):
+class IdList(click.ParamType[list[int]]):
     """Record ids, comma-separated (``1,2,3``); the option may be repeated.
 
     Example:
