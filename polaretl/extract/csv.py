@@ -21,10 +21,14 @@ import pyarrow.csv as pacsv
 
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
-from polaretl.extract.csv_quotes import quote_problems
+from polaretl.extract.csv_quotes import long_record, quote_problems
 from polaretl.extract.files import expand_glob, fingerprint, resume_offset
 
 _BLOCK = 4 << 20  # bytes parsed at a time; pyarrow yields one record batch per block
+#: pyarrow cannot parse a record longer than a block ("straddling object straddles two
+#: block boundaries"): the block grows up to this for such a record (a PostgreSQL text
+#: value holds up to 1 GB)
+_MAX_BLOCK = 1 << 30
 
 
 class CsvExtractor(Extractor):
@@ -105,18 +109,32 @@ class CsvExtractor(Extractor):
         if not self.header:
             if self.columns:
                 return self.columns
-            first = self._open(path, None, 0, sniff=True).read_next_batch()
-            return [f"column_{i + 1}" for i in range(first.num_columns)]
-        try:
-            reader = self._open(path, None, 0, sniff=True)
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):
+            first = self._sniff(path)
+            if first is None:
                 return None
-            raise ExtractError(f"Cannot read the header of {path}: {exc}", path=path) from exc
+            return [f"column_{i + 1}" for i in range(first.read_next_batch().num_columns)]
+        reader = self._sniff(path)
+        if reader is None:
+            return None
         names = list(reader.schema.names)
         if names and names[0].startswith("\ufeff"):  # a BOM pyarrow left in place
             names[0] = names[0][1:]
         return names
+
+    def _sniff(self, path: str) -> pacsv.CSVStreamingReader | None:
+        """A reader of the file's first block, for its columns (None: an empty file);
+        the block grows when the first record is longer than it."""
+        block = 64 << 10
+        while True:
+            try:
+                return self._open(path, None, 0, block=block)
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV file" in str(exc):
+                    return None
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    block = min(block * 16, _MAX_BLOCK)
+                    continue
+                raise ExtractError(f"Cannot read the header of {path}: {exc}", path=path) from exc
 
     def _open(
         self,
@@ -124,12 +142,12 @@ class CsvExtractor(Extractor):
         names: list[str] | None,
         skip: int,
         *,
-        sniff: bool = False,
         on_invalid: Any = None,
+        block: int = _BLOCK,
     ) -> pacsv.CSVStreamingReader:
         read = pacsv.ReadOptions(
             use_threads=False,
-            block_size=64 << 10 if sniff else _BLOCK,
+            block_size=block,
             encoding=self.encoding,
             skip_rows_after_names=skip,
             column_names=None if self.header else names,
@@ -180,13 +198,26 @@ class _Reader:
         self.invalid.append((ordinal, row.text, error))
         return "skip"
 
+    def _reader(self, block: int) -> tuple[pacsv.CSVStreamingReader, int]:
+        """A parser from the first record not yet given out (`self.next`), and its block
+        size (grown when the first block it reads holds no whole record)."""
+        while True:
+            try:
+                reader = self.ext._open(
+                    self.path, self.names, self.next - 1, on_invalid=self._on_invalid, block=block
+                )
+                return reader, block
+            except pa.ArrowInvalid as exc:
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    block = min(block * 4, _MAX_BLOCK)
+                    self.invalid = [r for r in self.invalid if r[0] < self.next]
+                    continue
+                raise self._stopped(exc, 0, block) from exc
+            except OSError as exc:
+                raise ExtractError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
-        try:
-            reader = self.ext._open(
-                self.path, self.names, self.next - 1, on_invalid=self._on_invalid
-            )
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ExtractError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+        reader, block = self._reader(_BLOCK)
         pending: list[pl.DataFrame] = []
         pending_rows = 0
         while True:
@@ -195,11 +226,15 @@ class _Reader:
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise ExtractError(
-                    f"{self.path}: the CSV parser stopped near record {self.next}: {exc}. "
-                    "Records before it were committed; fix the file and run again.",
-                    path=self.path,
-                ) from exc
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    # a record longer than a block: parse again from the first record
+                    # not given out, in blocks that hold it (the records parsed since
+                    # were not given out either)
+                    pending, pending_rows = [], 0
+                    self.invalid = [r for r in self.invalid if r[0] < self.next]
+                    reader, block = self._reader(min(block * 4, _MAX_BLOCK))
+                    continue
+                raise self._stopped(exc, pending_rows, block) from exc
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             pending.append(frame)
@@ -219,6 +254,37 @@ class _Reader:
             yield self._chunk(whole.head(chunk_size), done=False)
             whole = whole.slice(chunk_size)
         yield self._chunk(whole, done=True)
+
+    def _stopped(self, exc: pa.ArrowInvalid, parsed: int, block: int) -> ExtractError:
+        """The parser gave up after `parsed` good records (and the malformed ones) past
+        those given out: name the record it stopped at, and what was committed."""
+        at = self.next + parsed + sum(1 for r in self.invalid if r[0] >= self.next)
+        straddles = "straddl" in str(exc)
+        if straddles:  # pyarrow fails the whole block: find the record that is too long
+            ext = self.ext
+            long = long_record(
+                self.path, ext.delimiter, ext.quote, ext.encoding, self.header_rows, block
+            )
+            at = long if long is not None and long >= at else at
+        line = f"{self.path}:{at + self.header_rows}"
+        kept = (
+            f"records 1-{self.next - 1} were committed in earlier batches, none from "
+            f"record {self.next} on"
+            if self.next > 1
+            else "no record was committed"
+        )
+        why = (
+            f"record {at} ({line}) is longer than {block >> 20} MiB, the most polaretl "
+            "parses as one record (a PostgreSQL text value holds up to 1 GB)"
+            if straddles
+            else f"near record {at} ({line}): {exc}"
+        )
+        return ExtractError(
+            f"{self.path}: the CSV parser stopped: {why}. Of this file, {kept}; fix the "
+            "file and run again.",
+            path=self.path,
+            line=at + self.header_rows,
+        )
 
     def _chunk(self, raw: pl.DataFrame, *, done: bool) -> Chunk:
         """Give `raw` (the next valid records, as bytes) their ordinals, decode them, and
