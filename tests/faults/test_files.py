@@ -305,3 +305,52 @@ def test_a_record_longer_than_the_largest_block_fails_naming_it_and_what_was_com
         (1, 3 << 20),
         (2, 3 << 20),
     ]
+
+
+def test_a_header_that_repeats_a_name_quarantines_its_file_and_the_glob_loads(
+    tmp_path: Path, database_url: str
+) -> None:
+    # before: Polars' DuplicateError, naming no file, and no file of the glob loaded
+    (tmp_path / "a.csv").write_bytes(b"id,v,v\n1,007,b\n2,c,d\n3,e,f\n")
+    (tmp_path / "b.csv").write_bytes(b"id,v\n4,g\n5,h\n")
+    result = pipeline(tmp_path).run(database_url=database_url)
+    assert (result.status, result.processed, result.loaded, result.rejected) == (
+        "succeeded",
+        5,
+        2,
+        3,
+    )
+    assert loaded(database_url) == [(4, "g"), (5, "h")]
+    fault = (
+        f"the header of {tmp_path}/a.csv repeats column v (columns 2 and 3), so which field "
+        "is v cannot be told; rename the repeated columns in the header and run again"
+    )
+    assert quarantined(database_url) == [
+        (
+            str(line),
+            {"id": key, "v (column 2)": second, "v (column 3)": third},  # as received
+            [
+                {
+                    "column": None,
+                    "check": "csv_header",
+                    "value": None,
+                    "message": f"row {line}: {fault}",
+                    "line": line,
+                }
+            ],
+        )
+        for line, key, second, third in [
+            (2, "1", "007", "b"),
+            (3, "2", "c", "d"),
+            (4, "3", "e", "f"),
+        ]
+    ]
+    assert pipeline(tmp_path).run(database_url=database_url).processed == 0  # done with it
+    invariants.check(
+        database_url, pipeline="files", table="t", key="id", source=invariants.Source(5, 3)
+    )
+
+
+def test_repeated_column_names_given_to_the_extractor_are_refused() -> None:
+    with pytest.raises(pe.ConfigError, match=r"columns= names a column twice: \['id', 'v', 'v'\]"):
+        pe.CsvExtractor("x.csv", header=False, columns=["id", "v", "v"])
