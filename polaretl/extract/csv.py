@@ -23,6 +23,8 @@ from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.csv_quotes import long_record, quote_problems
 from polaretl.extract.files import expand_glob, fingerprint, resume_offset
+from polaretl.extract.storable import escape
+from polaretl.extract.storable import fault as _fault
 
 _BLOCK = 4 << 20  # bytes parsed at a time; pyarrow yields one record batch per block
 #: pyarrow cannot parse a record longer than a block ("straddling object straddles two
@@ -429,6 +431,7 @@ def _decode(
     raws, errors, sources = [], [], []
     for ordinal, row in zip(ordinals.filter(~keep), raw.filter(~keep).iter_rows(), strict=True):
         line = ordinal + header_rows
+        # as received; a value PostgreSQL cannot store escaped (polaretl.extract.storable)
         raws.append({c: _shown(v) for c, v in zip(columns, row, strict=True)})
         errors.append(
             [
@@ -438,6 +441,7 @@ def _decode(
                     "value": _shown(v),
                     "message": f"row {line}: column {c} " + _FAULTS[fault],
                     "line": line,
+                    "escaped": True,  # raw and value: see polaretl.extract.storable
                 }
                 for c, v in zip(columns, row, strict=True)
                 if (fault := _fault(v))
@@ -455,19 +459,10 @@ _FAULTS = {
 }
 
 
-def _fault(value: bytes | None) -> str | None:
-    """``encoding`` or ``nul_byte`` when `value` cannot become a PostgreSQL text value."""
-    if value is None:
-        return None
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return "encoding"
-    return "nul_byte" if b"\x00" in value else None
-
-
 def _shown(value: bytes | None) -> str | None:
-    """A value as text for the quarantine: undecodable bytes and NUL as ``\\xNN``."""
+    """A value as text for the quarantine: as received, or escaped when PostgreSQL cannot
+    store it (``\\xNN`` for undecodable bytes, ``\\x00`` for NUL, ``\\\\`` for a
+    backslash: see `polaretl.extract.storable`)."""
     if value is None:
         return None
-    return value.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    return escape(value) if _fault(value) else value.decode("utf-8")
