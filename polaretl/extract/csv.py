@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
+from polaretl.extract.columns import repeated_names, unmapped
 from polaretl.extract.csv_quotes import long_record, quote_problems
 from polaretl.extract.files import expand_glob, fingerprint, resume_offset
 from polaretl.extract.storable import escape
@@ -188,7 +189,7 @@ class _Reader:
         self.ext, self.path, self.fp, self.names = ext, path, fp, names
         # a header that repeats a name cannot be mapped to the contract: every record is
         # quarantined, its fields named by position ("v (column 3)")
-        self.unique, self.header_fault = _header(path, names)
+        self.unique, self.header_fault = repeated_names(names, f"the header of {path}")
         self.next = start + 1  # 1-based ordinal of the next data record
         self.header_rows = 1 if ext.header else 0
         self.invalid: list[tuple[int, str, str]] = []  # (ordinal, raw text, error)
@@ -326,8 +327,9 @@ class _Reader:
         else:
             rejects = None
         if self.header_fault is not None:
-            unmapped = _unmapped(frame, ordinals + self.header_rows, labels, self.header_fault)
-            rejects = pl.concat([r for r in (rejects, unmapped) if r is not None])
+            lines = ordinals + self.header_rows
+            wrong = unmapped(frame, labels, self.header_fault, "csv_header", lines)
+            rejects = pl.concat([r for r in (rejects, wrong) if r is not None])
             frame, labels = pl.DataFrame(), labels.clear()
         malformed = (
             reject_frame(
@@ -359,53 +361,6 @@ class _Reader:
             null_values=self.ext.null_values,
             bytes_read=int(raw.estimated_size()),
         )
-
-
-def _header(path: str, names: list[str]) -> tuple[list[str], str | None]:
-    """Column names for the frame, and what is wrong with the header (None: nothing).
-    A name the header repeats is named by position in every place it appears.
-
-    Example:
-        >>> names, fault = _header("a.csv", ["id", "v", "v"])
-        >>> names
-        ['id', 'v (column 2)', 'v (column 3)']
-        >>> fault[:55]
-        'the header of a.csv repeats column v (columns 2 and 3),'
-    """
-    seen: dict[str, list[int]] = {}
-    for i, name in enumerate(names, start=1):
-        seen.setdefault(name, []).append(i)
-    repeated = {n: at for n, at in seen.items() if len(at) > 1}
-    if not repeated:
-        return names, None
-    unique = [f"{n} (column {i})" if n in repeated else n for i, n in enumerate(names, start=1)]
-    which = "; ".join(
-        f"column {n} (columns {', '.join(map(str, at[:-1]))} and {at[-1]})"
-        for n, at in repeated.items()
-    )
-    return unique, (
-        f"the header of {path} repeats {which}, so which field is "
-        f"{' or '.join(repeated)} cannot be told; rename the repeated columns in the header "
-        "and run again"
-    )
-
-
-def _unmapped(frame: pl.DataFrame, lines: pl.Series, labels: pl.Series, fault: str) -> pl.DataFrame:
-    """Every record of `frame` as a reject of a header that cannot be mapped (`fault`):
-    raw with its fields named by position, the error naming its line."""
-    line = pl.lit(lines.cast(pl.String))
-    error = pl.struct(
-        column=pl.lit(None, pl.String),
-        check=pl.lit("csv_header"),
-        value=pl.lit(None, pl.String),
-        message=pl.concat_str(pl.lit("row "), line, pl.lit(f": {fault}")),
-        line=pl.lit(lines),
-    )
-    return frame.select(
-        pl.lit(labels).alias("source"),
-        pl.struct(pl.all()).struct.json_encode().alias("raw"),
-        pl.concat_str(pl.lit("["), error.struct.json_encode(), pl.lit("]")).alias("errors"),
-    )
 
 
 def _decode(

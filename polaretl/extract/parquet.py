@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from polaretl.errors import ExtractError
 from polaretl.extract.base import Chunk, reject_frame
+from polaretl.extract.columns import repeated_names, unmapped
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
 from polaretl.extract.storable import fault
 
@@ -96,6 +97,12 @@ class ParquetExtractor(FileExtractor):
                 frame = frame.select(self.columns)
             yield self._chunk(frame, path, fp, start, total, group_ends, done=True)
             return
+        # a schema that repeats a name: every row quarantined, fields named by position
+        unique, fault = repeated_names(
+            list(self.columns or parquet.schema_arrow.names),
+            f"the schema of {path}",
+            "in the file",
+        )
         skip = start - (group_ends[first_group - 1] if first_group else 0)
         batches = parquet.iter_batches(
             batch_size=chunk_size,
@@ -110,12 +117,18 @@ class ParquetExtractor(FileExtractor):
                 batch, skip = batch.slice(dropped), skip - dropped
                 if batch.num_rows == 0:
                     continue
+            batch = batch.rename_columns(unique)
             frame, rejects = _text_checked(batch)
             chunk = self._chunk(
                 frame, path, fp, offset, total, group_ends, done=False, rows=batch.num_rows
             )
             if rejects is not None:  # rows whose text is not UTF-8 (an unchecked writer)
                 chunk = _with_rejects(chunk, batch, offset, rejects)
+            if fault is not None:
+                labels = chunk.source_labels()
+                wrong = unmapped(chunk.frame, labels, fault, "parquet_columns")
+                parts = [r for r in (chunk.rejects, wrong) if r is not None]
+                chunk = replace(chunk, frame=pl.DataFrame(), sources=None, rejects=pl.concat(parts))
             yield chunk
             offset += batch.num_rows
         if offset != total:
