@@ -108,9 +108,9 @@ def test_redacted_output_does_not_depend_on_the_password(form: str, pw: str) -> 
     dsn = build(pw)
     assume(libpq_password(dsn) == pw)  # a form libpq accepts, with this very password
     with nothing_registered():
-        got = outputs(dsn)
-        assert got == outputs(build("placeholder"))
-    if len(pw) >= 4 and pw not in build("placeholder"):
+        got, template = outputs(dsn), outputs(build("placeholder"))
+    assert got == template
+    if len(pw) >= 4 and not any(pw in text for text in template):  # not "refu" in "refused"
         assert not any(pw in text for text in got)
 
 
