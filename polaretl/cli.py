@@ -19,6 +19,7 @@ from polaretl.cli_common import Settings as _Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import console, out
 from polaretl.cli_common import fail as _fail
+from polaretl.cli_types import ID, LIMIT, PORT, PROCESSES
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
@@ -178,7 +179,9 @@ def _run_on_celery(
     default=None,
     help="Comma-separated queues (default: all the workspace's pipelines' queues).",
 )
-@click.option("--concurrency", type=int, default=None, help="Worker processes (default: cores).")
+@click.option(
+    "--concurrency", type=PROCESSES, default=None, help="Worker processes (default: cores)."
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 @_redis
 @_common
@@ -276,7 +279,7 @@ def init(directory: str) -> None:
     show_default=True,
     help="Address to listen on; 0.0.0.0 shares the app (set a password).",
 )
-@click.option("--port", default=8501, show_default=True)
+@click.option("--port", type=PORT, default=8501, show_default=True)
 @click.option(
     "--password",
     envvar="POLARETL_APP_PASSWORD",
@@ -347,7 +350,7 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", type=LIMIT, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @_common
 def runs(
@@ -390,7 +393,7 @@ def runs(
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 @_common
 def show(run_id: int, as_json: bool, project: str | None, database_url: str | None) -> None:

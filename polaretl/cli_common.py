@@ -14,6 +14,7 @@ from rich.console import Console
 
 from polaretl import db
 from polaretl.errors import PolaretlError
+from polaretl.redact import redact_text
 from polaretl.workspace import find_root
 
 console = Console(stderr=True)
@@ -53,5 +54,5 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def fail(exc: PolaretlError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {redact_text(str(exc))}", highlight=False, soft_wrap=True)
     sys.exit(1)

@@ -18,6 +18,7 @@ from polaretl import api, db
 from polaretl.cli_common import Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import fail as _fail
+from polaretl.cli_types import ID, LIMIT, IdList
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record import quarantine as records
 from polaretl.record.schema import ensure_schema
@@ -35,7 +36,7 @@ def _url(project: str | None, database_url: str | None) -> str:
 
 
 def _filters(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--run", "run_id", type=int, default=None, help="Only records of run.")(fn)
+    fn = click.option("--run", "run_id", type=ID, default=None, help="Only records of run.")(fn)
     fn = click.option("--column", default=None, help="Only records with an error on COLUMN.")(fn)
     fn = click.option("--check", default=None, help="Only records failing CHECK.")(fn)
     return click.option(
@@ -58,7 +59,9 @@ def quarantine() -> None:
 @quarantine.command("list")
 @click.argument("name")
 @_filters
-@click.option("--limit", default=20, show_default=True, help="Records shown (counts: all).")
+@click.option(
+    "--limit", type=LIMIT, default=20, show_default=True, help="Records shown (counts: all)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @_common
 def list_(
@@ -141,7 +144,7 @@ def export(
 
 @quarantine.command("replay")
 @click.argument("name")
-@click.option("--run", "run_id", type=int, default=None, help="Only records of run RUN_ID.")
+@click.option("--run", "run_id", type=ID, default=None, help="Only records of run RUN_ID.")
 @click.option("--file", "file", default=None, help="An edited export (CSV or Parquet).")
 @click.option("--json", "as_json", is_flag=True)
 @_common
@@ -179,20 +182,22 @@ def replay(
 
 @quarantine.command("discard")
 @click.argument("name")
-@click.option("--ids", multiple=True, help="Record ids (comma-separated, repeatable).")
-@click.option("--run", "run_id", type=int, default=None, help="Every pending record of run.")
+@click.option(
+    "--ids", type=IdList(), multiple=True, help="Record ids (comma-separated, repeatable)."
+)
+@click.option("--run", "run_id", type=ID, default=None, help="Every pending record of run.")
 @click.option("--reason", required=True, help="Why (kept with each record).")
 @_common
 def discard(
     name: str,
-    ids: tuple[str, ...],
+    ids: tuple[list[int], ...],
     run_id: int | None,
     reason: str,
     project: str | None,
     database_url: str | None,
 ) -> None:
     """Discard pending records of NAME, with a reason."""
-    wanted = [int(i) for part in ids for i in part.split(",") if i.strip()]
+    wanted = [i for part in ids for i in part]
     if not wanted and run_id is None:
         _fail(PolaretlError("Say which records: --ids 1,2,3 and/or --run RUN_ID."))
         return

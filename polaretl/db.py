@@ -8,6 +8,7 @@ workspace, so a new user runs a pipeline with nothing installed but the package.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import psycopg
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from polaretl.errors import ConfigError, RecordError, TransientLoadError
-from polaretl.redact import redact_url
+from polaretl.redact import redact_url, register_dsn
 
 ENV_URL = "POLARETL_DATABASE_URL"
 #: Seconds a dropped connection waits for the server to come back (a restart, a
@@ -56,16 +57,34 @@ def embedded_url(workspace: str | Path = ".") -> str:
 
 def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:
     """The database URL to use: `url`, else the environment, else the embedded server."""
-    return url or os.environ.get(ENV_URL) or embedded_url(workspace)
+    resolved = url or os.environ.get(ENV_URL) or embedded_url(workspace)
+    register_dsn(resolved)
+    return resolved
+
+
+def parse(url: str) -> dict[str, Any]:
+    """`url` (a URL or key=value pairs) as libpq reads it; a string libpq refuses is a
+    `ConfigError` that quotes none of it (libpq's message would: "unexpected spaces
+    found in "<password>"")."""
+    try:
+        return psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        reason = re.sub(r'"[^\n]*"', '"***"', _first_line(exc))
+        raise ConfigError(
+            f"The database URL is not a connection string PostgreSQL accepts ({reason}). "
+            "Write postgresql://USER:PASSWORD@HOST:PORT/DB with special characters "
+            "percent-encoded (a space as %20), or key=value pairs with a quoted "
+            "password='...', in --database-url / POLARETL_DATABASE_URL."
+        ) from None  # the chained error would print the string
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
     """Open a connection; an unreachable server is a clear error with the URL redacted."""
+    register_dsn(url)
+    parts = parse(url)
     try:
         options: dict[str, Any] = {"application_name": "polaretl"}
-        if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(url) and not (
-            os.environ.get("PGCONNECT_TIMEOUT")
-        ):
+        if "connect_timeout" not in parts and not os.environ.get("PGCONNECT_TIMEOUT"):
             options["connect_timeout"] = CONNECT_TIMEOUT
         return psycopg.connect(url, autocommit=autocommit, **options)
     except psycopg.OperationalError as exc:

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from polaretl import db
+from polaretl.app.guard import allowed_hosts
 from polaretl.net import is_loopback
 
 log = logging.getLogger("polaretl.app")
@@ -72,6 +73,8 @@ def command(
         "--client.toolbarMode",
         "viewer",
     ]
+    for name in allowed_hosts(host):  # bound to loopback: loopback Host names only
+        argv += ["--server.allowedHosts", name]
     env = {**os.environ, db.ENV_URL: url, "POLARETL_APP_PROJECT": str(project)}
     password = password or os.environ.get("POLARETL_APP_PASSWORD")
     if password:

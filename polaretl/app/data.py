@@ -116,6 +116,14 @@ def pipelines(
         " FROM last LEFT JOIN stats USING (pipeline) ORDER BY last.pipeline"
     ).format(where=where)
     frame = query(url, statement, params)
+    if frame.height == 0:  # no run yet: counts are numbers (an empty result is all text)
+        types: dict[Any, pl.DataType] = {
+            **dict.fromkeys(("last_run", "runs", "succeeded", "failed"), pl.Int64()),
+            **dict.fromkeys(("processed", "loaded", "rejected"), pl.Int64()),
+            **dict.fromkeys(("last_seconds", "success_rate", "rejection_rate"), pl.Float64()),
+            **dict.fromkeys(("last_started", "last_finished"), pl.Datetime("us", "UTC")),
+        }
+        frame = frame.cast(types)
     missing = sorted(set(known) - set(frame["pipeline"].to_list()))
     if missing:
         frame = pl.concat(

@@ -16,7 +16,7 @@ from polaretl.app import alerts, overview, quarantine, run_detail, runnow, runs,
 def main() -> None:
     """Draw the app: the password gate, then the page picked in the sidebar."""
     st.set_page_config(page_title="polaretl", page_icon=":material/database:", layout="wide")
-    if not ui.authenticated():
+    if not ui.host_allowed() or not ui.authenticated():
         return
     pages = [
         st.Page(

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from polaretl.app import data, ui
+from polaretl.cli_types import parse_id
 
 
 def _pick_run(url: str) -> int | None:
@@ -16,8 +17,9 @@ def _pick_run(url: str) -> int | None:
     recent = data.runs(url, limit=200)
     ids = [int(r) for r in recent["run_id"]]
     wanted = st.query_params.get("run")
-    if wanted is not None and wanted.isdigit() and int(wanted) not in ids:
-        ids.insert(0, int(wanted))
+    asked = parse_id(wanted)  # None for anything but a run id (?run=²: no traceback)
+    if asked is not None and asked not in ids:
+        ids.insert(0, asked)
     if not ids:
         return None
     labels = {
@@ -26,7 +28,7 @@ def _pick_run(url: str) -> int | None:
         ): f"{r['run_id']} · {r['pipeline']} · {r['status']} · {r['started_at']:%Y-%m-%d %H:%M}"
         for r in recent.iter_rows(named=True)
     }
-    index = ids.index(int(wanted)) if wanted is not None and wanted.isdigit() else 0
+    index = ids.index(asked) if asked is not None else 0
     chosen = st.selectbox(
         "Run", ids, index=index, format_func=lambda i: labels.get(i, str(i)), key="detail_run"
     )

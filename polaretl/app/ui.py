@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import polars as pl
 import streamlit as st
 
 from polaretl import db
-from polaretl.app import data
+from polaretl.app import data, guard
 from polaretl.errors import PolaretlError
 from polaretl.redact import redact_url
 
@@ -46,7 +47,9 @@ def settings() -> Settings:
 
 
 def authenticated() -> bool:
-    """The password gate: True when no password is set or the right one was given."""
+    """The password gate: True when no password is set or the right one was given.
+    Failed sign-ins make the client wait before its next one, and are logged
+    (`polaretl.app.guard`)."""
     password = os.environ.get(ENV_PASSWORD)
     if not password or st.session_state.get("polaretl_authenticated"):
         return True
@@ -55,10 +58,32 @@ def authenticated() -> bool:
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
+        address = st.context.ip_address  # None for a client on this machine
+        client = address if isinstance(address, str) and address else "this machine"
+        wait = guard.GUARD.wait(client)
+        if wait > 0:  # refused unchecked: guessing gets no faster than the backoff
+            guard.log_failure(client, guard.GUARD.failures(client), wait, refused=True)
+            st.error(f"Too many failed sign-ins: try again in {math.ceil(wait)} s.")
+            return False
         if hmac.compare_digest(given.encode(), password.encode()):
+            guard.GUARD.succeeded(client)
             st.session_state["polaretl_authenticated"] = True
             st.rerun()
+        wait = guard.GUARD.failed(client)
+        guard.log_failure(client, guard.GUARD.failures(client), wait)
         st.error("Wrong password.")
+    return False
+
+
+def host_allowed() -> bool:
+    """False (with a note) when the request's Host is not a loopback name and the app
+    is bound to loopback: a rebound DNS name must not reach the pages."""
+    address = st.get_option("server.address")
+    host = st.context.headers.get("Host")
+    host = host if isinstance(host, str) else None  # no request (Streamlit's AppTest)
+    if guard.host_allowed(str(address) if address else None, host):
+        return True
+    st.error("This app answers to localhost only.")
     return False
 
 

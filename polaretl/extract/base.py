@@ -81,11 +81,15 @@ def reject_frame(
         >>> reject_frame(["a.csv:3"], ["2,b"], [[{"check": "field_count", "message": "x"}]]).height
         1
     """
+    from polaretl.extract.storable import storable_record  # noqa: PLC0415
+
+    # a NUL, a lone surrogate or bytes that are not UTF-8 in a record: escaped, named
+    kept = [storable_record(r, e, s) for s, r, e in zip(sources, raws, errors, strict=True)]
     return pl.DataFrame(
         {
             "source": list(sources),
-            "raw": [json.dumps(raw, ensure_ascii=False) for raw in raws],
-            "errors": [json.dumps(errs, ensure_ascii=False, default=str) for errs in errors],
+            "raw": [json.dumps(raw, ensure_ascii=False) for raw, _ in kept],
+            "errors": [json.dumps(errs, ensure_ascii=False, default=str) for _, errs in kept],
         },
         schema=REJECT_SCHEMA,
     )

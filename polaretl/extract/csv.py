@@ -22,10 +22,17 @@ import pyarrow.csv as pacsv
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract import storage
 from polaretl.extract.base import Chunk, Extractor, reject_frame
-from polaretl.extract.csv_quotes import quote_problems
+from polaretl.extract.columns import repeated_names, unmapped
+from polaretl.extract.csv_quotes import long_record, quote_problems
 from polaretl.extract.files import fingerprint, matching_files, resume_offset
+from polaretl.extract.storable import escape
+from polaretl.extract.storable import fault as _fault
 
 _BLOCK = 4 << 20  # bytes parsed at a time; pyarrow yields one record batch per block
+#: pyarrow cannot parse a record longer than a block ("straddling object straddles two
+#: block boundaries"): the block grows up to this for such a record (a PostgreSQL text
+#: value holds up to 1 GB)
+_MAX_BLOCK = 1 << 30
 
 
 class CsvExtractor(Extractor):
@@ -64,6 +71,8 @@ class CsvExtractor(Extractor):
     ) -> None:
         if len(delimiter) != 1 or (quote is not None and len(quote) != 1):
             raise ConfigError("CsvExtractor: delimiter and quote must be single characters.")
+        if columns and len(set(columns)) != len(columns):
+            raise ConfigError(f"CsvExtractor: columns= names a column twice: {list(columns)}.")
         try:
             codec = codecs.lookup(encoding).name
         except LookupError as exc:
@@ -99,18 +108,32 @@ class CsvExtractor(Extractor):
         if not self.header:
             if self.columns:
                 return self.columns
-            first = self._open(path, None, 0, sniff=True).read_next_batch()
-            return [f"column_{i + 1}" for i in range(first.num_columns)]
-        try:
-            reader = self._open(path, None, 0, sniff=True)
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):
+            first = self._sniff(path)
+            if first is None:
                 return None
-            raise ExtractError(f"Cannot read the header of {path}: {exc}", path=path) from exc
+            return [f"column_{i + 1}" for i in range(first.read_next_batch().num_columns)]
+        reader = self._sniff(path)
+        if reader is None:
+            return None
         names = list(reader.schema.names)
         if names and names[0].startswith("\ufeff"):  # a BOM pyarrow left in place
             names[0] = names[0][1:]
         return names
+
+    def _sniff(self, path: str) -> pacsv.CSVStreamingReader | None:
+        """A reader of the file's first block, for its columns (None: an empty file);
+        the block grows when the first record is longer than it."""
+        block = 64 << 10
+        while True:
+            try:
+                return self._open(path, None, 0, block=block)
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV file" in str(exc):
+                    return None
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    block = min(block * 16, _MAX_BLOCK)
+                    continue
+                raise ExtractError(f"Cannot read the header of {path}: {exc}", path=path) from exc
 
     def _open(
         self,
@@ -118,12 +141,12 @@ class CsvExtractor(Extractor):
         names: list[str] | None,
         skip: int,
         *,
-        sniff: bool = False,
         on_invalid: Any = None,
+        block: int = _BLOCK,
     ) -> pacsv.CSVStreamingReader:
         read = pacsv.ReadOptions(
             use_threads=False,
-            block_size=64 << 10 if sniff else _BLOCK,
+            block_size=block,
             encoding=self.encoding,
             skip_rows_after_names=skip,
             column_names=None if self.header else names,
@@ -163,6 +186,9 @@ class _Reader:
 
     def __init__(self, ext: CsvExtractor, path: str, fp: str, names: list[str], start: int):
         self.ext, self.path, self.fp, self.names = ext, path, fp, names
+        # a header that repeats a name cannot be mapped to the contract: every record is
+        # quarantined, its fields named by position ("v (column 3)")
+        self.unique, self.header_fault = repeated_names(names, f"the header of {path}")
         self.next = start + 1  # 1-based ordinal of the next data record
         self.header_rows = 1 if ext.header else 0
         self.invalid: list[tuple[int, str, str]] = []  # (ordinal, raw text, error)
@@ -179,13 +205,26 @@ class _Reader:
         self.invalid.append((ordinal, row.text, error))
         return "skip"
 
+    def _reader(self, block: int) -> tuple[pacsv.CSVStreamingReader, int]:
+        """A parser from the first record not yet given out (`self.next`), and its block
+        size (grown when the first block it reads holds no whole record)."""
+        while True:
+            try:
+                reader = self.ext._open(
+                    self.path, self.names, self.next - 1, on_invalid=self._on_invalid, block=block
+                )
+                return reader, block
+            except pa.ArrowInvalid as exc:
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    block = min(block * 4, _MAX_BLOCK)
+                    self.invalid = [r for r in self.invalid if r[0] < self.next]
+                    continue
+                raise self._stopped(exc, 0, block) from exc
+            except OSError as exc:
+                raise ExtractError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
-        try:
-            reader = self.ext._open(
-                self.path, self.names, self.next - 1, on_invalid=self._on_invalid
-            )
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ExtractError(f"Cannot read {self.path}: {exc}", path=self.path) from exc
+        reader, block = self._reader(_BLOCK)
         pending: list[pl.DataFrame] = []
         pending_rows = 0
         while True:
@@ -194,12 +233,16 @@ class _Reader:
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise ExtractError(
-                    f"{self.path}: the CSV parser stopped near record {self.next}: {exc}. "
-                    "Records before it were committed; fix the file and run again.",
-                    path=self.path,
-                ) from exc
-            frame = pl.from_arrow(batch)
+                if "straddl" in str(exc) and block < _MAX_BLOCK:
+                    # a record longer than a block: parse again from the first record
+                    # not given out, in blocks that hold it (the records parsed since
+                    # were not given out either)
+                    pending, pending_rows = [], 0
+                    self.invalid = [r for r in self.invalid if r[0] < self.next]
+                    reader, block = self._reader(min(block * 4, _MAX_BLOCK))
+                    continue
+                raise self._stopped(exc, pending_rows, block) from exc
+            frame = pl.from_arrow(batch.rename_columns(self.unique))
             assert isinstance(frame, pl.DataFrame)
             pending.append(frame)
             pending_rows += frame.height
@@ -212,12 +255,43 @@ class _Reader:
         whole = (
             pl.concat(pending)
             if pending
-            else pl.DataFrame(schema={n: pl.Binary for n in self.names})
+            else pl.DataFrame(schema={n: pl.Binary for n in self.unique})
         )
         while whole.height > chunk_size:
             yield self._chunk(whole.head(chunk_size), done=False)
             whole = whole.slice(chunk_size)
         yield self._chunk(whole, done=True)
+
+    def _stopped(self, exc: pa.ArrowInvalid, parsed: int, block: int) -> ExtractError:
+        """The parser gave up after `parsed` good records (and the malformed ones) past
+        those given out: name the record it stopped at, and what was committed."""
+        at = self.next + parsed + sum(1 for r in self.invalid if r[0] >= self.next)
+        straddles = "straddl" in str(exc)
+        if straddles:  # pyarrow fails the whole block: find the record that is too long
+            ext = self.ext
+            long = long_record(
+                self.path, ext.delimiter, ext.quote, ext.encoding, self.header_rows, block
+            )
+            at = long if long is not None and long >= at else at
+        line = f"{self.path}:{at + self.header_rows}"
+        kept = (
+            f"records 1-{self.next - 1} were committed in earlier batches, none from "
+            f"record {self.next} on"
+            if self.next > 1
+            else "no record was committed"
+        )
+        why = (
+            f"record {at} ({line}) is longer than {block >> 20} MiB, the most polaretl "
+            "parses as one record (a PostgreSQL text value holds up to 1 GB)"
+            if straddles
+            else f"near record {at} ({line}): {exc}"
+        )
+        return ExtractError(
+            f"{self.path}: the CSV parser stopped: {why}. Of this file, {kept}; fix the "
+            "file and run again.",
+            path=self.path,
+            line=at + self.header_rows,
+        )
 
     def _chunk(self, raw: pl.DataFrame, *, done: bool) -> Chunk:
         """Give `raw` (the next valid records, as bytes) their ordinals, decode them, and
@@ -248,9 +322,14 @@ class _Reader:
         labels = (f"{self.path}:" + (ordinals + self.header_rows).cast(pl.String)).alias("s")
         if encoding_rejects is not None:
             keep, rejects = encoding_rejects
-            labels = labels.filter(keep)
+            labels, ordinals = labels.filter(keep), ordinals.filter(keep)
         else:
             rejects = None
+        if self.header_fault is not None:
+            lines = ordinals + self.header_rows
+            wrong = unmapped(frame, labels, self.header_fault, "csv_header", lines)
+            rejects = pl.concat([r for r in (rejects, wrong) if r is not None])
+            frame, labels = pl.DataFrame(), labels.clear()
         malformed = (
             reject_frame(
                 [f"{self.path}:{o + self.header_rows}" for o, _, _ in bad],
@@ -306,6 +385,7 @@ def _decode(
     raws, errors, sources = [], [], []
     for ordinal, row in zip(ordinals.filter(~keep), raw.filter(~keep).iter_rows(), strict=True):
         line = ordinal + header_rows
+        # as received; a value PostgreSQL cannot store escaped (polaretl.extract.storable)
         raws.append({c: _shown(v) for c, v in zip(columns, row, strict=True)})
         errors.append(
             [
@@ -315,6 +395,7 @@ def _decode(
                     "value": _shown(v),
                     "message": f"row {line}: column {c} " + _FAULTS[fault],
                     "line": line,
+                    "escaped": True,  # raw and value: see polaretl.extract.storable
                 }
                 for c, v in zip(columns, row, strict=True)
                 if (fault := _fault(v))
@@ -332,19 +413,10 @@ _FAULTS = {
 }
 
 
-def _fault(value: bytes | None) -> str | None:
-    """``encoding`` or ``nul_byte`` when `value` cannot become a PostgreSQL text value."""
-    if value is None:
-        return None
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return "encoding"
-    return "nul_byte" if b"\x00" in value else None
-
-
 def _shown(value: bytes | None) -> str | None:
-    """A value as text for the quarantine: undecodable bytes and NUL as ``\\xNN``."""
+    """A value as text for the quarantine: as received, or escaped when PostgreSQL cannot
+    store it (``\\xNN`` for undecodable bytes, ``\\x00`` for NUL, ``\\\\`` for a
+    backslash: see `polaretl.extract.storable`)."""
     if value is None:
         return None
-    return value.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    return escape(value) if _fault(value) else value.decode("utf-8")

@@ -19,6 +19,7 @@ import mmap
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import BinaryIO, NamedTuple
 
@@ -28,6 +29,7 @@ _BLOCK = 8 << 20
 _STREAM_LIMIT = 64 << 20  # bytes `_clean_stream` holds before it takes the cold path
 _BOM = b"\xef\xbb\xbf"
 _EOL = re.compile(rb"\r\n|\n|\r")
+_LINE = re.compile(rb"[^\r\n]+")
 
 #: ``{record ordinal (1 = the first data record): (raw text, message)}``
 Problems = dict[int, tuple[str, str]]
@@ -154,6 +156,31 @@ def _clean(data: mmap.mmap, pos: int, size: int, patterns: _Patterns) -> bool:
     return True
 
 
+def _records(
+    data: mmap.mmap, pos: int, size: int, patterns: _Patterns, delimiter: bytes
+) -> Iterator[tuple[int, int, bool, bytes | None]]:
+    """Record by record, field by field (the cold path), blank lines skipped as pyarrow
+    skips them: ``(start, end, open quote at the end, text after a closing quote)``."""
+    while pos < size:
+        start, open_end, after = pos, False, None
+        while True:
+            found = patterns.field.match(data, pos)
+            assert found is not None  # the unquoted alternative matches the empty string
+            pos = found.end()
+            if found.group("open") is not None:
+                open_end = True
+            elif found.group("after") and after is None:
+                after = found.group("after")
+            if data[pos : pos + 1] != delimiter:
+                break
+            pos += 1
+        end = pos
+        eol = _EOL.match(data, pos)
+        pos = eol.end() if eol else pos
+        if end > start:
+            yield start, end, open_end, after
+
+
 def _walk(
     data: mmap.mmap,
     pos: int,
@@ -163,34 +190,74 @@ def _walk(
     encoding: str,
     header_rows: int,
 ) -> tuple[Problems, bool]:
-    """Field by field (the cold path): every faulty record, numbered as pyarrow does."""
+    """Every faulty record, numbered as pyarrow does."""
     problems: Problems = {}
-    ordinal, open_at_end = 0, False
-    while pos < size:
-        start, message = pos, None
-        while True:
-            found = patterns.field.match(data, pos)
-            assert found is not None  # the unquoted alternative matches the empty string
-            pos = found.end()
-            if found.group("open") is not None:
-                open_at_end = True
-                message = "unterminated quote: this record runs to the end of the file"
-            elif found.group("after") and message is None:
-                after = found.group("after").decode(encoding, "backslashreplace")
-                message = (
-                    f"text after the closing quote of a field ({after!r}), so the value is "
-                    "ambiguous (a lenient reader drops the quotes and joins the texts); "
-                    "quote the whole value, double any quote inside it, and run again"
-                )
-            if data[pos : pos + 1] != delimiter:
-                break
-            pos += 1
-        text = data[start:pos]
-        eol = _EOL.match(data, pos)
-        pos = eol.end() if eol else pos
-        if not text:
-            continue  # a blank line: not a record
-        ordinal += 1
-        if message is not None and ordinal > header_rows:
-            problems[ordinal - header_rows] = (text.decode(encoding, "backslashreplace"), message)
+    open_at_end = False
+    for ordinal, (start, end, open_end, after) in enumerate(
+        _records(data, pos, size, patterns, delimiter), start=1
+    ):
+        if open_end:
+            open_at_end = True
+            message = "unterminated quote: this record runs to the end of the file"
+        elif after is not None:
+            shown = after.decode(encoding, "backslashreplace")
+            message = (
+                f"text after the closing quote of a field ({shown!r}), so the value is "
+                "ambiguous (a lenient reader drops the quotes and joins the texts); "
+                "quote the whole value, double any quote inside it, and run again"
+            )
+        else:
+            continue
+        if ordinal > header_rows:
+            text = data[start:end].decode(encoding, "backslashreplace")
+            problems[ordinal - header_rows] = (text, message)
     return problems, open_at_end
+
+
+def long_record(
+    path: str, delimiter: str, quote: str | None, encoding: str, header_rows: int, limit: int
+) -> int | None:
+    """The first data record of `path` (1 = the first after the header) longer than
+    `limit` bytes, numbered as pyarrow numbers records; None when there is none (or the
+    encoding is not ASCII-compatible). A cold path: it reads the whole file in Python,
+    for the error that names such a record.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False) as f:
+        ...     _ = f.write(b'id,v\\n1,a\\n\\n2,"long\\nvalue"\\n3,c\\n')
+        >>> long_record(f.name, ",", '"', "utf8", 1, 8)
+        2
+        >>> long_record(f.name, ",", None, "utf8", 1, 8) is None  # no quoting: lines
+        True
+    """
+    if not _ascii_compatible(delimiter + (quote or ""), encoding):
+        return None
+    if storage.is_remote(path):
+        with storage.open_binary(path) as remote, tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(remote, copy, _BLOCK)  # the cold path: a copy to scan
+            return _long_record(copy, delimiter, quote, header_rows, limit)
+    with open(path, "rb") as handle:
+        return _long_record(handle, delimiter, quote, header_rows, limit)
+
+
+def _long_record(
+    handle: BinaryIO, delimiter: str, quote: str | None, header_rows: int, limit: int
+) -> int | None:
+    """`long_record` of an open local file."""
+    size = handle.seek(0, 2)
+    if size == 0:
+        return None
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = len(_BOM) if data[:3] == _BOM else 0
+        spans: Iterator[tuple[int, int]]
+        if quote is None:  # a record is a line
+            spans = (m.span() for m in _LINE.finditer(data, start))
+        else:
+            patterns = _patterns(delimiter.encode(), quote.encode())
+            records = _records(data, start, size, patterns, delimiter.encode())
+            spans = ((begin, end) for begin, end, _, _ in records)
+        for ordinal, (begin, end) in enumerate(spans, start=1):
+            if ordinal > header_rows and end - begin > limit:
+                return ordinal - header_rows
+    return None

@@ -13,6 +13,7 @@ row group and skips the rows of it already committed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ import pyarrow.parquet as pq
 
 from polaretl.errors import ExtractError
 from polaretl.extract import storage
-from polaretl.extract.base import Chunk
+from polaretl.extract.base import Chunk, reject_frame
+from polaretl.extract.columns import repeated_names, unmapped
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
+from polaretl.extract.storable import fault
 
 
 class ParquetExtractor(FileExtractor):
@@ -95,6 +98,12 @@ class ParquetExtractor(FileExtractor):
                 frame = frame.select(self.columns)
             yield self._chunk(frame, path, fp, start, total, group_ends, done=True)
             return
+        # a schema that repeats a name: every row quarantined, fields named by position
+        unique, fault = repeated_names(
+            list(self.columns or parquet.schema_arrow.names),
+            f"the schema of {path}",
+            "in the file",
+        )
         skip = start - (group_ends[first_group - 1] if first_group else 0)
         batches = parquet.iter_batches(
             batch_size=chunk_size,
@@ -109,10 +118,20 @@ class ParquetExtractor(FileExtractor):
                 batch, skip = batch.slice(dropped), skip - dropped
                 if batch.num_rows == 0:
                     continue
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            yield self._chunk(frame, path, fp, offset, total, group_ends, done=False)
-            offset += frame.height
+            batch = batch.rename_columns(unique)
+            frame, rejects = _text_checked(batch)
+            chunk = self._chunk(
+                frame, path, fp, offset, total, group_ends, done=False, rows=batch.num_rows
+            )
+            if rejects is not None:  # rows whose text is not UTF-8 (an unchecked writer)
+                chunk = _with_rejects(chunk, batch, offset, rejects)
+            if fault is not None:
+                labels = chunk.source_labels()
+                wrong = unmapped(chunk.frame, labels, fault, "parquet_columns")
+                parts = [r for r in (chunk.rejects, wrong) if r is not None]
+                chunk = replace(chunk, frame=pl.DataFrame(), sources=None, rejects=pl.concat(parts))
+            yield chunk
+            offset += batch.num_rows
         if offset != total:
             raise ExtractError(
                 f"{path}: read {offset} rows but the file's metadata says {total}; the file "
@@ -130,10 +149,14 @@ class ParquetExtractor(FileExtractor):
         group_ends: list[int],
         *,
         done: bool,
+        rows: int | None = None,
     ) -> Chunk:
-        end = offset + frame.height
+        """`rows`: rows of the file consumed (default: the frame's; more when some were
+        rejected)."""
+        end = offset + (frame.height if rows is None else rows)
         sources = (
-            f"{path}:row " + pl.int_range(offset + 1, end + 1, eager=True).cast(pl.String)
+            f"{path}:row "
+            + pl.int_range(offset + 1, offset + frame.height + 1, eager=True).cast(pl.String)
         ).alias("source")
         next_group = next((i for i, stop in enumerate(group_ends) if stop > end), len(group_ends))
         return Chunk(
@@ -148,3 +171,67 @@ class ParquetExtractor(FileExtractor):
             sources=sources,
             bytes_read=int(frame.estimated_size()),
         )
+
+
+def _text_checked(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The batch as a frame, and a mask of its rows holding text that is not UTF-8
+    (None: none). Arrow does not check the text a Parquet writer stored; Polars would
+    take it as is and PostgreSQL refuse it, failing the whole batch."""
+    bad: pl.Series | None = None
+    for index, field in enumerate(batch.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = batch.column(index)
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        # a cold path: only a column that failed the check is looked at value by value
+        values = column.cast(pa.large_binary()).to_pylist()
+        wrong = pl.Series([fault(v) == "encoding" for v in values], dtype=pl.Boolean)
+        bad = wrong if bad is None else bad | wrong
+    if bad is None:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        return frame, None
+    frame = pl.from_arrow(batch.filter(pa.array((~bad).to_list())))
+    assert isinstance(frame, pl.DataFrame)
+    return frame, bad
+
+
+def _with_rejects(chunk: Chunk, batch: pa.RecordBatch, offset: int, bad: pl.Series) -> Chunk:
+    """`chunk` (the good rows) with the rows `bad` marks as rejects: their text as
+    received (bytes that are not UTF-8 escaped and named, `reject_frame`)."""
+    rows = pa.Table.from_batches([batch.filter(pa.array(bad.to_list()))])
+    texts = {
+        f.name
+        for f in rows.schema
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    }
+    rows = rows.cast(
+        pa.schema(
+            [pa.field(f.name, pa.large_binary()) if f.name in texts else f for f in rows.schema]
+        )
+    )
+    numbers = [offset + 1 + i for i in bad.arg_true().to_list()]
+    raws = [{k: _plain(v, k in texts) for k, v in record.items()} for record in rows.to_pylist()]
+    good = pl.Series(range(len(bad))).filter(~bad) + offset + 1
+    return replace(
+        chunk,
+        sources=(f"{chunk.source}:row " + good.cast(pl.String)).alias("source"),
+        rejects=reject_frame([f"{chunk.source}:row {n}" for n in numbers], raws, [[]] * len(raws)),
+        received=len(bad),
+    )
+
+
+def _plain(value: Any, text: bool) -> Any:
+    """A value of a rejected row for its raw JSON: text as received (undecodable bytes
+    as surrogateescape characters, escaped later), other types as JSON or their text."""
+    if value is None:
+        return None
+    if text:
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -29,6 +29,7 @@ from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.files import expand_glob, fingerprint, matching_files
 from polaretl.extract.pgdump_copy import copy_frame
 from polaretl.extract.pgdump_insert import (
+    NOT_TEXT,
     decode_token_frame,
     insert_groups,
     insert_lines,
@@ -326,7 +327,8 @@ class _SliceReader:
             try:
                 text, bad_text = stmt.text.decode(codec), ""
             except UnicodeDecodeError as exc:
-                text = stmt.text.decode(codec, "backslashreplace")
+                # kept as received (surrogateescape): escaped and named in the quarantine
+                text = stmt.text.decode(codec, "surrogateescape")
                 bad_text = f"not valid {codec}: {exc.reason} at byte {exc.start}"
             if kind == "copy":
                 self._copy_header(stmt, text)
@@ -405,11 +407,11 @@ class _SliceReader:
             numbers = (kept + first_line).cast(pl.String)
             sources = pl.select(pl.concat_str(pl.lit(f"{self.path}:"), pl.lit(numbers)))
             self.batch.add(frame, sources.to_series().alias("source"))
-            for idx, raw, reason in bad:
+            for idx, raw, check, reason in bad:
                 self.batch.reject(
                     f"{self.path}:{first_line + idx}",
                     raw,
-                    "field_count",
+                    check,
                     f"malformed COPY line: {reason}",
                     first_line + idx,
                 )
@@ -618,8 +620,25 @@ class _SliceReader:
         if self.parked:
             self.columns = self.columns or list(self.row_columns)
             raw = pl.concat([f for f, _ in self.parked])
-            frame = decode_token_frame(raw, self.cur.standard_strings)
-            self.batch.add(frame, pl.concat([s for _, s in self.parked]))
+            sources = pl.concat([s for _, s in self.parked])
+            faults: dict[int, str] = {}
+            frame = decode_token_frame(raw, self.cur.standard_strings, faults)
+            if faults:  # E'\xff', E'\ud800': not text; the row is rejected as written
+                rows = sorted(faults)
+                for row in rows:
+                    label = str(sources[row])
+                    tokens = ", ".join(str(t) for t in raw.row(row) if t is not None)
+                    self.batch.reject(
+                        label,
+                        f"({tokens})",
+                        "encoding",
+                        f"column {faults[row]}: {NOT_TEXT}",
+                        int(label.rsplit(":", 1)[1]),
+                    )
+                keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True)
+                keep = keep.scatter(rows, False)
+                frame, sources = frame.filter(keep), sources.filter(keep)
+            self.batch.add(frame, sources)
             self.parked, self.parked_count = [], 0
 
 

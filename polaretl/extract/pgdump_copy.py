@@ -37,12 +37,13 @@ def copy_unescape(value: str, codec: str = "utf-8") -> str:
             return bytes([int(esc, 8) & 0xFF])
         return _COPY_SIMPLE.get(esc, esc)
 
+    # strict: an escape that makes bytes which are not text raises UnicodeDecodeError
     return _COPY_ESCAPE.sub(repl, value.encode(codec)).decode(codec)
 
 
 def copy_frame(
     region: bytes, columns: Sequence[str], codec: str, newlines: int | None = None
-) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str, str]]]:
+) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str, str, str]]]:
     """Parse COPY text-format lines into a String frame, vectorised.
 
     Args:
@@ -53,12 +54,16 @@ def copy_frame(
 
     Returns:
         ``(frame, kept, bad)``: the parsed rows, the 0-based line index (within the
-        region) of each kept row, and ``(index, raw line, reason)`` of rejected lines.
+        region) of each kept row, and ``(index, raw line, check, reason)`` of rejected
+        lines (check ``field_count``, or ``encoding``: bytes, or escapes making bytes,
+        that are not UTF-8; such a raw line keeps them as surrogateescape characters).
 
     Example:
         >>> f, kept, bad = copy_frame(b"1\\ta\\\\tb\\n2\\t\\\\N\\n3\\n", ["id", "s"], "utf-8")
-        >>> f.rows(), kept.to_list(), bad
-        ([('1', 'a\\tb'), ('2', None)], [0, 1], [(2, '3', 'expected 2 fields, found 1')])
+        >>> f.rows(), kept.to_list()
+        ([('1', 'a\\tb'), ('2', None)], [0, 1])
+        >>> bad
+        [(2, '3', 'field_count', 'expected 2 fields, found 1')]
     """
     ncols = len(columns)
     if codec != "utf-8":
@@ -67,7 +72,7 @@ def copy_frame(
         region += b"\n"
         newlines = None
     nlines = region.count(b"\n") if newlines is None or codec != "utf-8" else newlines
-    bad: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, str, str, str]] = []
     frame: pl.DataFrame | None = None
     if nlines == 0:
         return (
@@ -99,29 +104,48 @@ def copy_frame(
     if frame is None:
         frame, kept, bad = _copy_frame_slow(region, columns)
     assert kept is not None
-    return _copy_unescape_frame(frame, region), kept, bad
+    frame, faults = _copy_unescape_frame(frame, region)
+    if faults:  # escapes that make bytes which are not UTF-8 (\xff): those lines rejected
+        rows = sorted(faults)
+        lines = region[:-1].split(b"\n")
+        for row in rows:
+            index = int(kept[row])
+            text = lines[index].decode("utf-8").removesuffix("\r")
+            bad.append((index, text, "encoding", f"column {faults[row]}: {_NOT_TEXT}"))
+        keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).scatter(rows, False)
+        frame, kept = frame.filter(keep), kept.filter(keep)
+        bad.sort()
+    return frame, kept, bad
+
+
+_NOT_TEXT = (
+    "its escapes make bytes that are not UTF-8, which PostgreSQL text cannot store (nor "
+    "would PostgreSQL load this line)"
+)
 
 
 def _copy_frame_slow(
     region: bytes, columns: Sequence[str]
-) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str, str]]]:
+) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str, str, str]]]:
     """Line-by-line split for blocks with bad lines (cold path)."""
     ncols = len(columns)
     raw_lines = region[:-1].split(b"\n")
     texts: list[str] = []
     idx: list[int] = []
-    bad: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, str, str, str]] = []
     for i, raw in enumerate(raw_lines):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad.append((i, raw.decode("utf-8", "replace"), f"not valid UTF-8: {exc.reason}"))
+            # kept as received (surrogateescape): escaped and named in the quarantine
+            shown = raw.decode("utf-8", "surrogateescape")
+            bad.append((i, shown, "encoding", f"not valid UTF-8: {exc.reason}"))
             continue
         if text.endswith("\r"):
             text = text[:-1]
         found = text.count("\t") + 1
         if found != ncols:
-            bad.append((i, text, f"expected {ncols} fields, found {found}"))
+            bad.append((i, text, "field_count", f"expected {ncols} fields, found {found}"))
             continue
         texts.append(text)
         idx.append(i)
@@ -137,7 +161,10 @@ def _copy_frame_slow(
     return frame, pl.Series("line", idx, pl.Int64), bad
 
 
-def _copy_unescape_frame(frame: pl.DataFrame, region: bytes) -> pl.DataFrame:
+def _copy_unescape_frame(frame: pl.DataFrame, region: bytes) -> tuple[pl.DataFrame, dict[int, str]]:
+    """The frame with its escapes decoded, and ``{row: column}`` of the values whose
+    escapes make bytes that are not UTF-8 (their value is null)."""
+    faults: dict[int, str] = {}
     exprs = [
         pl.when(pl.col(c).str.contains(_BS, literal=True))
         .then(pl.col(c).str.replace_many(_COPY_PATTERNS, _COPY_REPLACEMENTS))
@@ -146,7 +173,7 @@ def _copy_unescape_frame(frame: pl.DataFrame, region: bytes) -> pl.DataFrame:
         for c in frame.columns
     ]
     if _ODD_HINT.search(region) is None:
-        return frame.with_columns(exprs)
+        return frame.with_columns(exprs), faults
     # Rare: octal / hex / other escapes. Decode those fields one by one in Python.
     odd = frame.select(pl.col(c).str.contains(_ODD_ESCAPE).fill_null(False) for c in frame.columns)
     out = frame.with_columns(exprs)
@@ -155,6 +182,14 @@ def _copy_unescape_frame(frame: pl.DataFrame, region: bytes) -> pl.DataFrame:
         if not mask.any():
             continue
         rows = mask.arg_true()
-        fixed = [copy_unescape(v) for v in frame.get_column(c).gather(rows).to_list()]
-        out = out.with_columns(out.get_column(c).scatter(rows, fixed))
-    return out
+        fixed: list[str | None] = []
+        for row, value in zip(
+            rows.to_list(), frame.get_column(c).gather(rows).to_list(), strict=True
+        ):
+            try:
+                fixed.append(copy_unescape(value))
+            except UnicodeDecodeError:
+                fixed.append(None)
+                faults.setdefault(row, c)
+        out = out.with_columns(out.get_column(c).scatter(rows, pl.Series(fixed, dtype=pl.String)))
+    return out, faults

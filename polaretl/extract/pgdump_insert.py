@@ -135,8 +135,21 @@ def decode_tokens(
     return decode_token_frame(raw, standard_strings)
 
 
-def decode_token_frame(raw: pl.DataFrame, standard_strings: bool) -> pl.DataFrame:
-    """`decode_tokens` on a frame of raw tokens (one String column per value)."""
+#: why a value whose escapes make no text (``E'\\xff'``, ``E'\\ud800'``) is rejected
+NOT_TEXT = (
+    "its escapes make text that is not valid UTF-8 (a byte that is not UTF-8, a lone "
+    "surrogate), which PostgreSQL text cannot store (nor would PostgreSQL load it)"
+)
+
+
+def decode_token_frame(
+    raw: pl.DataFrame, standard_strings: bool, faults: dict[int, str] | None = None
+) -> pl.DataFrame:
+    """`decode_tokens` on a frame of raw tokens (one String column per value).
+
+    `faults`, when given, receives ``{row: column}`` of values whose escapes make no
+    text (their value is null); without it such a value raises `UnicodeError`.
+    """
     exprs: list[pl.Expr] = []
     masks: list[pl.Expr] = []
     for c in raw.columns:
@@ -172,7 +185,15 @@ def decode_token_frame(raw: pl.DataFrame, standard_strings: bool) -> pl.DataFram
         if not mask.any():
             continue
         idx = mask.arg_true()
-        fixed = [_slow_token(t, standard_strings) for t in raw.get_column(c).gather(idx).to_list()]
+        fixed: list[str | None] = []
+        for row, token in zip(idx.to_list(), raw.get_column(c).gather(idx).to_list(), strict=True):
+            try:
+                fixed.append(_slow_token(token, standard_strings))
+            except UnicodeError:
+                if faults is None:
+                    raise
+                fixed.append(None)
+                faults.setdefault(row, c)
         out = out.with_columns(out.get_column(c).scatter(idx, pl.Series(fixed, dtype=pl.String)))
     return out
 

@@ -42,6 +42,7 @@ import functools
 import json
 import logging
 import random
+import re
 import ssl
 import sys
 import time
@@ -60,7 +61,7 @@ from tenacity import (
 )
 
 from polaretl.errors import ConfigError, ExtractError, TransientExtractError
-from polaretl.extract.base import Chunk, Extractor, reject_frame
+from polaretl.extract.base import REJECT_SCHEMA, Chunk, Extractor, reject_frame
 from polaretl.extract.rest_auth import (
     ApiKeyAuth,
     BasicAuth,
@@ -88,6 +89,7 @@ from polaretl.extract.rest_paging import (
     json_path,
     strip_param,
 )
+from polaretl.extract.storable import fault_in, storable_record
 from polaretl.redact import looks_secret, redact_text, register_secret, secret_params
 
 __all__ = [
@@ -117,6 +119,8 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 425, 429})
 
 _MISSING: Any = object()
+# a NUL or a surrogate escape (paired ones too: the records tell) in a JSON body
+_ESCAPES = re.compile(rb"\\u0000|\\u[dD][89abAB]")
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -129,6 +133,9 @@ class _Response:
     raw: bytes
     body: Any
     links: dict[str, dict[str, str]]
+    #: the body may hold text PostgreSQL cannot store (a NUL or surrogate escape, a
+    #: byte that is not UTF-8): its records are checked one by one (a cold path)
+    suspect: bool = False
 
 
 @dataclass
@@ -291,15 +298,23 @@ class _Session:
                 "Check the URL.",
                 url=shown,
             ) from exc
+        utf8 = True
         try:
-            body = parse_json(raw)
+            try:
+                body = parse_json(raw)
+            except UnicodeDecodeError:
+                # bytes that are not UTF-8 in strings: kept as Python's surrogateescape
+                # characters, so the records holding them are quarantined, not the page
+                utf8 = False
+                body = parse_json(raw.decode("utf-8", "surrogateescape"))
         except (ValueError, RecursionError) as exc:
             raise TransientExtractError(
                 f"the body is not valid JSON ({redact_text(str(exc))[:120]}; "
                 f"{len(raw)} bytes received: truncated?)",
                 url=shown,
             ) from exc
-        return _Response(plain, shown, raw, body, links)
+        suspect = not utf8 or _ESCAPES.search(raw) is not None
+        return _Response(plain, shown, raw, body, links, suspect)
 
     def _auth_param(self) -> str | None:
         return self.ex.auth.query_param if self.ex.auth else None
@@ -570,6 +585,14 @@ class RestExtractor(Extractor):
                 "json_object",
                 "the record is not a JSON object",
             )
+        if response.suspect:  # a cold path: records holding text PostgreSQL cannot store
+            ids = index if index is not None else list(range(len(records)))
+            unstorable = {i for i in ids if fault_in(records[i])}
+            if unstorable:
+                index = [i for i in ids if i not in unstorable]
+                good = [records[i] for i in index]
+                found = _unstorable(prefix, sorted(unstorable), records)
+                rejects = found if rejects is None else pl.concat([rejects, found])
         frame = records_frame(good, self.flatten_sep, origins)
         if good and frame.width == 0:  # only empty objects: no column can hold them
             ids = index if index is not None else list(range(len(good)))
@@ -621,6 +644,20 @@ class RestExtractor(Extractor):
             bytes_read=sum(p.nbytes for p in pages),
         )
         return chunk, cursor_max
+
+
+def _unstorable(prefix: str, indices: list[int], records: list[Any]) -> pl.DataFrame:
+    """Records holding a NUL, a lone surrogate or bytes that are not UTF-8, as rejects:
+    each such field escaped and named (`storable_record`), numbers kept as received."""
+    kept = [storable_record(records[i], [], f"{prefix}{i}") for i in indices]
+    return pl.DataFrame(
+        {
+            "source": [f"{prefix}{i}" for i in indices],
+            "raw": [to_json_text(raw) for raw, _ in kept],
+            "errors": [json.dumps(errors, ensure_ascii=False) for _, errors in kept],
+        },
+        schema=REJECT_SCHEMA,
+    )
 
 
 def _rejects(

@@ -37,7 +37,6 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import polars as pl
 import psycopg
@@ -45,7 +44,7 @@ from psycopg import sql as psql
 
 from polaretl.errors import ConfigError, ExtractError, TransientExtractError
 from polaretl.extract.base import Chunk, Extractor
-from polaretl.redact import redact_text, redact_url, register_secret
+from polaretl.redact import redact_text, redact_url, register_dsn
 
 try:  # optional: the fast path for PostgreSQL
     import adbc_driver_manager
@@ -215,15 +214,8 @@ class SqlExtractor(Extractor):
 
     @staticmethod
     def _register(url: str) -> None:
-        try:
-            password = urlsplit(url).password if "://" in url else None
-        except ValueError:
-            password = None
-        if password:
-            register_secret(password)
-            register_secret(unquote(password))
-        for m in re.finditer(r"password\s*=\s*'?([^'\s]+)", url):
-            register_secret(m.group(1))
+        if not url.startswith("sqlite:"):
+            register_dsn(url)  # libpq's reading of every form (#, quotes, key=value)
 
     @property
     def url(self) -> str:

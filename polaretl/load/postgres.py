@@ -254,6 +254,7 @@ class PostgresLoader(Loader):
                 else pl.lit(None, pl.String).alias(SOURCE_COLUMN),
             )
         )
+        _refuse_nul(frame, self.table)
         if refuse:
             # the first copy of a key in the batch may load; later copies are refused
             first = frame.select(pl.struct(self.key).is_first_distinct()).to_series()
@@ -438,6 +439,31 @@ class PostgresLoader(Loader):
             old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in data),
             new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c)) for c in data),
         )
+
+
+def _refuse_nul(frame: pl.DataFrame, table: str) -> None:
+    """The last line for text PostgreSQL cannot store: a NUL still in the rows to load
+    fails the batch naming the column and the rows' sources (not PostgreSQL's `invalid
+    byte sequence for encoding "UTF8": 0x00`). Every source's NUL is quarantined before
+    the contract (`polaretl.extract.storable.screen`), so a transform put it there."""
+    text = [c for c, t in frame.schema.items() if t == pl.String and c != SOURCE_COLUMN]
+    if not text:
+        return
+    has = {c: pl.col(c).str.contains("\x00", literal=True).fill_null(False) for c in text}
+    hits = frame.select(e.any().alias(c) for c, e in has.items()).row(0, named=True)
+    bad = [c for c in text if hits[c]]
+    if not bad:
+        return
+    rows = frame.filter(pl.any_horizontal(has[c] for c in bad))
+    shown = ", ".join(str(s) for s in rows.get_column(SOURCE_COLUMN).head(3).to_list())
+    raise LoadError(
+        f"Column {', '.join(bad)} holds a NUL character (\\x00) in {rows.height} row(s) "
+        f"to load into {table} (from {shown}{', ...' if rows.height > 3 else ''}), which "
+        "PostgreSQL text cannot store. Sources' NUL characters are quarantined before the "
+        "contract, so a transform put it there: remove it in the transform (e.g. "
+        ".str.replace_all('\\x00', '')) and run again. The batch was rolled back.",
+        table=table,
+    )
 
 
 def _copy(conn: Connection, table: sql.Composable, frame: pl.DataFrame) -> None:

@@ -31,6 +31,9 @@ RAW = "_quarantine_raw"
 META = (ID, RAW, "_quarantine_errors", "_quarantine_source", "_quarantine_run_id")
 FORMATS = ("csv", "parquet")
 _VALUE = "coalesce(q.corrected, q.raw)"
+# a raw record holding escaped text (a NUL, bytes that are not UTF-8: see
+# polaretl.extract.storable) replays only corrected: as it is, it would load the escapes
+_ESCAPED = """(q.corrected IS NULL AND q.errors @> '[{"escaped": true}]')"""
 
 
 def export_frame(
@@ -136,8 +139,9 @@ def replay_input(
     pending = pl.DataFrame(
         conn.execute(
             sql.SQL(
-                "SELECT q.id, jsonb_typeof({v}) = 'object' FROM polaretl.quarantine q WHERE {w}"
-            ).format(v=sql.SQL(_VALUE), w=clause),
+                "SELECT q.id, jsonb_typeof({v}) = 'object' AND {escaped} IS NOT TRUE "
+                "FROM polaretl.quarantine q WHERE {w}"
+            ).format(v=sql.SQL(_VALUE), escaped=sql.SQL(_ESCAPED), w=clause),
             params,
         ).fetchall(),
         schema={ID: pl.Int64, "parsed": pl.Boolean},

@@ -7,7 +7,10 @@ transaction, read back as Polars frames, and moved through their lifecycle:
     pending --received again--> discarded      (superseded by the newer copy, which is
                                                 pending: one pending copy per record)
 
-``raw`` is never changed: it is the record as received. A correction (an edited export,
+``raw`` is never changed: it is the record as received (a value PostgreSQL cannot store,
+NUL, a lone surrogate or bytes that are not UTF-8, is kept with backslash escapes that
+`polaretl.extract.storable.unescape` reverses, its column named by an error of check
+``nul_byte`` or ``encoding``). A correction (an edited export,
 or the Python API) is kept in ``corrected``, and replay reads ``coalesce(corrected, raw)``.
 """
 
@@ -21,6 +24,7 @@ import polars as pl
 from psycopg import sql
 
 from polaretl.errors import ConfigError
+from polaretl.extract.storable import storable_json
 from polaretl.load.base import Connection
 
 STATUSES = ("pending", "replayed", "discarded")
@@ -37,14 +41,15 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
     """
     if frame.height == 0:
         return 0
-    rows = frame.select(
+    # jsonb cannot hold a NUL or a lone surrogate: escaped by the rule of
+    # polaretl.extract.storable (reversible, the escaped column named in errors)
+    rows = storable_json(frame.select("source", "raw", "errors")).select(
         pl.lit(run_id, dtype=pl.Int64).alias("run_id"),
         pl.lit(pipeline).alias("pipeline"),
         pl.lit(slice).alias("slice"),
         "source",
-        # PostgreSQL text cannot hold NUL; jsonb would reject the escape too
-        pl.col("raw").str.replace_all("\\u0000", "\\ufffd", literal=True),
-        pl.col("errors").str.replace_all("\\u0000", "\\ufffd", literal=True),
+        "raw",
+        "errors",
     )
     statement = sql.SQL(
         "COPY polaretl.quarantine (run_id, pipeline, slice, source, raw, errors) "

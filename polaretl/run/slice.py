@@ -30,6 +30,7 @@ from tenacity import (
 from polaretl.db import Link
 from polaretl.errors import TransientLoadError
 from polaretl.extract.base import Chunk
+from polaretl.extract.storable import screen
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
 from polaretl.record.checkpoints import CheckpointConflictError
@@ -107,6 +108,8 @@ def run_slice(
             stats.timings["extract"] += t1 - t0
             if chunk is None:
                 return
+            # text PostgreSQL cannot store: quarantined here, whatever the source
+            chunk = screen(chunk, getattr(pipeline.validator, "columns", None))
             split = pipeline.validator.split(chunk)
             t2 = time.perf_counter()
             frame = apply(pipeline.transforms, split.valid)

@@ -91,7 +91,27 @@ def contract_fields(model: type[pa.DataFrameModel]) -> list[Field]:
                 fmt=meta.get("format"),
             )
         )
+    # Pandera leaves out annotations starting with "_": a reserved one is named too
+    declared = {n for cls in model.__mro__ for n in getattr(cls, "__annotations__", {})}
+    _refuse_reserved(model.__name__, [f.name for f in fields] + sorted(declared))
     return fields
+
+
+#: Column names polaretl adds or works with (lineage columns on every loaded row, the
+#: per-row source label, the loader's and the contract's working columns).
+RESERVED_PREFIXES = ("_polaretl_", "__polaretl_")
+
+
+def _refuse_reserved(model: str, names: list[str]) -> None:
+    """A contract field named like polaretl's own columns would collide with them after
+    the target table exists: refuse it when the pipeline is defined."""
+    taken = list(dict.fromkeys(n for n in names if n.startswith(RESERVED_PREFIXES)))
+    if taken:
+        raise ConfigError(
+            f"Contract {model}: field {', '.join(taken)} is named like polaretl's own "
+            "columns (prefix _polaretl_ or __polaretl_; every loaded row carries "
+            "_polaretl_run_id, _polaretl_source and _polaretl_loaded_at). Rename the field."
+        )
 
 
 class ContractValidator(Validator):

@@ -157,6 +157,15 @@ def test_run_detail_page(app_env):
     assert at.query_params["run"] in (str(app_env["legacy"]), [str(app_env["legacy"])])
 
 
+@pytest.mark.parametrize("asked", ["\u00b2", "99999999999999999999", "1e3", "-4", "x"])
+def test_run_detail_page_ignores_a_run_parameter_that_is_no_run_id(app_env, asked):
+    at = page("run_detail")
+    at.query_params["run"] = asked
+    at.run()
+    assert not at.exception  # ?run=\u00b2 passed str.isdigit and then failed in int()
+    assert at.selectbox(key="detail_run").value == max(app_env.values())  # the latest run
+
+
 def test_quarantine_page(app_env):
     at = page("quarantine").run()
     assert not at.exception
@@ -299,6 +308,46 @@ def test_password_gate(app_env, monkeypatch):
     at.text_input[0].input("open sesame")
     at.button[0].click().run()
     assert [t.value for t in at.title] == ["Overview"]
+
+
+def test_failed_sign_ins_back_off_per_client_and_are_logged(app_env, monkeypatch, caplog):
+    from polaretl.app import guard
+
+    now = [1000.0]
+    monkeypatch.setattr(guard, "GUARD", guard.SignInGuard(clock=lambda: now[0]))
+    monkeypatch.setenv("POLARETL_APP_PASSWORD", "open sesame")
+    caplog.set_level("WARNING", logger="polaretl.app")
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+
+    def sign_in(password: str) -> list[str]:
+        at.text_input[0].input(password)
+        at.button[0].click().run()
+        return [e.value for e in at.error]
+
+    for n in range(1, 5):  # three typos are free; the fourth failure starts the backoff
+        assert sign_in(f"guess {n}") == ["Wrong password."]
+    # the right password, sent before the wait is over, is not even compared
+    assert sign_in("open sesame") == ["Too many failed sign-ins: try again in 1 s."]
+    assert [t.value for t in at.title] == ["polaretl"] and not at.metric
+    now[0] += 1.0
+    assert sign_in("guess 5") == ["Wrong password."]  # five in a row: now 2 s
+    assert sign_in("open sesame") == ["Too many failed sign-ins: try again in 2 s."]
+    now[0] += 2.0
+    sign_in("open sesame")
+    assert [t.value for t in at.title] == ["Overview"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "polaretl.app"]
+    assert len(lines) == 7 and all("from this machine at 20" in line for line in lines)
+    assert [line.split(" (")[1] for line in lines] == [
+        "1 in a row; next attempt allowed in 0 s)",
+        "2 in a row; next attempt allowed in 0 s)",
+        "3 in a row; next attempt allowed in 0 s)",
+        "4 in a row; next attempt allowed in 1 s)",
+        "4 failed in a row; next attempt allowed in 1 s)",
+        "5 in a row; next attempt allowed in 2 s)",
+        "5 failed in a row; next attempt allowed in 2 s)",
+    ]
+    assert "sesame" not in caplog.text and "guess" not in caplog.text
+    assert guard.GUARD.wait("this machine") == 0.0  # the right password cleared the count
 
 
 @pytest.mark.slow

@@ -101,3 +101,27 @@ def test_slices_are_the_sorted_files(tmp_path):
     ext = ParquetExtractor(f"{tmp_path}/*.parquet")
     assert ext.slices() == [f"{tmp_path}/1.parquet", f"{tmp_path}/2.parquet"]
     assert ext.describe() == f"parquet:{tmp_path}/*.parquet"
+
+
+def test_a_schema_that_repeats_a_name_rejects_every_row_with_its_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    columns = [pa.array([1, 2, 3]), pa.array(["a", "b", "c"]), pa.array(["x", "y", "z"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["id", "v", "v"]), path, row_group_size=2)
+    chunks = read_all(path, 2)  # before: Polars' DuplicateError, naming no file
+    assert [c.frame.height for c in chunks] == [0, 0] and chunks[-1].position["done"]
+    rejects = pl.concat([c.rejects for c in chunks])
+    fault = (
+        f"the schema of {path} repeats column v (columns 2 and 3), so which field is v cannot "
+        "be told; rename the repeated columns in the file and run again"
+    )
+    assert rejects.rows() == [
+        (
+            f"{path}:row {i}",
+            f'{{"id":{i},"v (column 2)":"{v}","v (column 3)":"{w}"}}',
+            f'[{{"column":null,"check":"parquet_columns","value":null,"message":"{fault}"}}]',
+        )
+        for i, v, w in [(1, "a", "x"), (2, "b", "y"), (3, "c", "z")]
+    ]

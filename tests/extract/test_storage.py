@@ -294,3 +294,18 @@ def test_quoting_check_streams_blocks_and_finds_a_fault_past_the_first_block(
     assert list(problems) == [200] and not open_end
     clean = s3.put("c.csv", b"id,v\n" + body)
     assert csv_quotes.quote_problems(clean, ",", '"', "utf8", 1) == ({}, False)
+
+
+@pytest.mark.parametrize("quote", ['"', None])
+def test_the_record_too_long_to_parse_is_named_in_an_object_as_on_disk(
+    s3: Bucket, tmp_path: Path, quote: str | None
+) -> None:
+    """The cold scan behind "record N is longer than ..." reads an object like a file."""
+    from polaretl.extract import csv_quotes
+
+    data = b'id,v\n1,a\n2,"' + b"x" * 300 + b'"\n3,c\n'
+    (tmp_path / "long.csv").write_bytes(data)
+    url = s3.put("long.csv", data)
+    local = csv_quotes.long_record(str(tmp_path / "long.csv"), ",", quote, "utf8", 1, 64)
+    assert local == 2
+    assert csv_quotes.long_record(url, ",", quote, "utf8", 1, 64) == local

@@ -4,6 +4,7 @@ duplicate. Each scenario ends with the invariants A-D (`tests/faults/invariants.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandera.polars as pa
 import pytest
 
 import polaretl as pe
+from polaretl.extract import csv as csv_extractor
 from tests.faults import invariants
 from tests.helpers import query
 
@@ -245,3 +247,110 @@ def test_a_rewritten_file_does_not_leave_a_bad_row_pending_twice(
         source=invariants.Source(2, 1),
         checkpoints_cover_all=False,
     )
+
+
+def test_a_50_mb_field_loads_byte_exact(tmp_path: Path, database_url: str) -> None:
+    # longer than pyarrow's 4 MiB block: it used to fail every run, "near record 1"
+    big = ("x" * 1000 + '"\n,') * 50_000  # quotes, line breaks and commas inside: ~50 MB
+    quoted = '"' + big.replace('"', '""') + '"'
+    (tmp_path / "f.csv").write_text(f"id,v\n1,a\n2,{quoted}\n3,c\n", encoding="utf-8")
+    result = pipeline(tmp_path).run(database_url=database_url)
+    assert (result.status, result.processed, result.loaded, result.rejected) == (
+        "succeeded",
+        3,
+        3,
+        0,
+    )
+    assert query(database_url, "SELECT id, length(v), md5(v) FROM t ORDER BY id") == [
+        (1, 1, hashlib.md5(b"a").hexdigest()),
+        (2, len(big), hashlib.md5(big.encode()).hexdigest()),
+        (3, 1, hashlib.md5(b"c").hexdigest()),
+    ]
+    invariants.check(
+        database_url, pipeline="files", table="t", key="id", source=invariants.Source(3, 0)
+    )
+
+
+def test_a_record_longer_than_the_largest_block_fails_naming_it_and_what_was_committed(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_extractor, "_MAX_BLOCK", 8 << 20)  # stands in for 1 GiB
+    path = tmp_path / "f.csv"
+    # records 1-2, then one pyarrow cannot parse even in the largest block, then more:
+    # records 1-2 are in the block that fails, so none of them can be given out
+    path.write_text("id,v\n1,a\n2,b\n3," + "x" * (17 << 20) + "\n4,d\n", encoding="utf-8")
+    with pytest.raises(pe.RunFailedError) as info:
+        pipeline(tmp_path).run(database_url=database_url)  # two records a batch
+    said = (
+        f"{path}: the CSV parser stopped: record 3 ({path}:4) is longer than 8 MiB, the "
+        "most polaretl parses as one record (a PostgreSQL text value holds up to 1 GB). Of "
+        "this file, no record was committed; fix the file and run again."
+    )
+    assert str(info.value) == f"Run 1 of files failed: {said}"
+    assert query(database_url, "SELECT status, error FROM polaretl.runs") == [("failed", said)]
+    assert loaded(database_url) == []
+    # four records of 3 MiB first: the batch of 1-2 is committed; 3-4 share the block
+    # that fails with the long record's start
+    filler = "".join(f"{i},{'y' * (3 << 20)}\n" for i in range(1, 5))
+    path.write_text("id,v\n" + filler + "5," + "x" * (17 << 20) + "\n6,f\n", encoding="utf-8")
+    with pytest.raises(pe.RunFailedError) as info:
+        pipeline(tmp_path).run(database_url=database_url)
+    assert str(info.value) == (
+        f"Run 2 of files failed: {path}: the CSV parser stopped: record 5 ({path}:6) is longer "
+        "than 8 MiB, the most polaretl parses as one record (a PostgreSQL text value holds up "
+        "to 1 GB). Of this file, records 1-2 were committed in earlier batches, none from "
+        "record 3 on; fix the file and run again."
+    )
+    assert query(database_url, "SELECT id, length(v) FROM t ORDER BY id") == [
+        (1, 3 << 20),
+        (2, 3 << 20),
+    ]
+
+
+def test_a_header_that_repeats_a_name_quarantines_its_file_and_the_glob_loads(
+    tmp_path: Path, database_url: str
+) -> None:
+    # before: Polars' DuplicateError, naming no file, and no file of the glob loaded
+    (tmp_path / "a.csv").write_bytes(b"id,v,v\n1,007,b\n2,c,d\n3,e,f\n")
+    (tmp_path / "b.csv").write_bytes(b"id,v\n4,g\n5,h\n")
+    result = pipeline(tmp_path).run(database_url=database_url)
+    assert (result.status, result.processed, result.loaded, result.rejected) == (
+        "succeeded",
+        5,
+        2,
+        3,
+    )
+    assert loaded(database_url) == [(4, "g"), (5, "h")]
+    fault = (
+        f"the header of {tmp_path}/a.csv repeats column v (columns 2 and 3), so which field "
+        "is v cannot be told; rename the repeated columns in the header and run again"
+    )
+    assert quarantined(database_url) == [
+        (
+            str(line),
+            {"id": key, "v (column 2)": second, "v (column 3)": third},  # as received
+            [
+                {
+                    "column": None,
+                    "check": "csv_header",
+                    "value": None,
+                    "message": f"row {line}: {fault}",
+                    "line": line,
+                }
+            ],
+        )
+        for line, key, second, third in [
+            (2, "1", "007", "b"),
+            (3, "2", "c", "d"),
+            (4, "3", "e", "f"),
+        ]
+    ]
+    assert pipeline(tmp_path).run(database_url=database_url).processed == 0  # done with it
+    invariants.check(
+        database_url, pipeline="files", table="t", key="id", source=invariants.Source(5, 3)
+    )
+
+
+def test_repeated_column_names_given_to_the_extractor_are_refused() -> None:
+    with pytest.raises(pe.ConfigError, match=r"columns= names a column twice: \['id', 'v', 'v'\]"):
+        pe.CsvExtractor("x.csv", header=False, columns=["id", "v", "v"])

@@ -150,3 +150,34 @@ def test_a_table_name_over_63_bytes_is_refused_when_the_loader_is_built(table: s
     with pytest.raises(ConfigError, match="63 bytes") as info:
         pe.PostgresLoader(table, key="id", mode="upsert")
     assert "bytes long" in str(info.value) and "Choose a table name" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "field", ["_polaretl_source", "_polaretl_run_id", "_polaretl_loaded_at", "__polaretl_row"]
+)
+@pytest.mark.parametrize("declared", ["alias", "annotation"])
+def test_a_contract_field_named_like_a_lineage_column_is_refused_by_pipeline(
+    tmp_path: Path, database_url: str, field: str, declared: str
+) -> None:
+    write(tmp_path / "a.csv", "id", field, ["1,x"])
+    if declared == "alias":  # before: a Polars DuplicateError after the table was created
+        contract = type(pa.DataFrameModel)(
+            "Hostile",
+            (pa.DataFrameModel,),
+            {"__annotations__": {"id": int, "v": str}, "v": pa.Field(alias=field)},
+        )
+    else:  # before: Pandera left the field out of the contract, in silence
+        contract = model("id", field)
+    with pytest.raises(ConfigError) as info:
+        pe.Pipeline(
+            "lineage_name",
+            extractor=pe.CsvExtractor(str(tmp_path / "a.csv")),
+            contract=contract,
+            loader=pe.PostgresLoader("t", key="id"),
+        )
+    assert str(info.value) == (
+        f"Contract Hostile: field {field} is named like polaretl's own columns (prefix "
+        "_polaretl_ or __polaretl_; every loaded row carries _polaretl_run_id, _polaretl_source "
+        "and _polaretl_loaded_at). Rename the field."
+    )
+    assert query(database_url, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]

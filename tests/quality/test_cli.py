@@ -122,3 +122,58 @@ def test_quarantine_table_shows_brackets_in_checks_and_values(cli, database_url)
     assert code == 0
     assert "[a-z]" in out  # not eaten as markup
     assert "[b]x[/b]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ("quarantine", "discard", "orders", "--ids", "1) or (1=1", "--reason", "x"),
+            "Invalid value for '--ids': '1) or (1=1' is not a record id: give whole numbers "
+            "from 1, comma-separated, e.g. --ids 4,7,12.",
+        ),
+        (
+            ("quarantine", "discard", "orders", "--ids", "2,99999999999999999999", "--reason", "x"),
+            "Invalid value for '--ids': '99999999999999999999' is not a record id",
+        ),
+        (
+            ("quarantine", "discard", "orders", "--ids", "-1", "--reason", "x"),
+            "Invalid value for '--ids': '-1' is not a record id",
+        ),
+        (
+            ("quarantine", "discard", "orders", "--run", "0", "--reason", "x"),
+            "Invalid value for '--run': 0 is not in the range 1<=x<=9223372036854775807.",
+        ),
+        (("quarantine", "list", "orders", "--limit", "-5"), "Invalid value for '--limit': -5"),
+        (("quarantine", "list", "orders", "--run", "x"), "Invalid value for '--run': 'x'"),
+        (("quarantine", "replay", "orders", "--run", "1.5"), "Invalid value for '--run': '1.5'"),
+        (("runs", "--limit", "0"), "Invalid value for '--limit': 0 is not in the range"),
+        (("show", str(2**63)), "Invalid value for 'RUN_ID': 9223372036854775808 is not in"),
+        (("app", "--port", "70000"), "Invalid value for '--port': 70000 is not in the range"),
+        (("worker", "--concurrency", "0"), "Invalid value for '--concurrency': 0 is not in"),
+    ],
+)
+def test_ids_and_numbers_are_checked_before_anything_runs(cli, database_url, args, said):
+    code, out = cli(*args)
+    assert code == 2, out  # click's usage error: no traceback, nothing done
+    assert said in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_discard_takes_ids_with_spaces_and_repeats(cli, database_url):
+    code, out = cli("run", "orders")
+    assert code == 0, out
+    ids = [r[0] for r in query(database_url, "SELECT id FROM polaretl.quarantine ORDER BY id")]
+    assert len(ids) >= 3
+    code, out = cli(
+        "quarantine",
+        "discard",
+        "orders",
+        "--ids",
+        f"{ids[0]}, {ids[1]}",
+        "--ids",
+        str(ids[2]),
+        "--reason",
+        "checked by hand",
+    )
+    assert code == 0 and "discarded 3 record(s) of orders" in out
