@@ -248,6 +248,7 @@ def _long_record(
     size = handle.seek(0, 2)
     if size == 0:
         return None
+    found = None
     with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         start = len(_BOM) if data[:3] == _BOM else 0
         spans: Iterator[tuple[int, int]]
@@ -259,5 +260,7 @@ def _long_record(
             spans = ((begin, end) for begin, end, _, _ in records)
         for ordinal, (begin, end) in enumerate(spans, start=1):
             if ordinal > header_rows and end - begin > limit:
-                return ordinal - header_rows
-    return None
+                found = ordinal - header_rows
+                break
+        del spans  # a live scan holds a view of the map, which must close
+    return found
