@@ -112,32 +112,34 @@ class RecordStream:
     def __iter__(self) -> Iterator[Any]:
         parser = new_parser(self.tag)
         read, size = self.handle.read, self.block_bytes
-        count = blocks = before = 0
+        count = blocks = 0
         productive = -1  # the last block that gave a record
         closing = False
         try:
             while data := read(size):
-                before = count
                 parser.feed(data)
-                for _, record in parser.read_events():
-                    count += 1
-                    yield record
-                if count != before:
+                # A block's events are trusted once they have all come without an error:
+                # at a break, lxml may withhold some of them, or add end events for the
+                # elements it closes because the input stopped (a truncated record).
+                events = list(parser.read_events())
+                if events:
                     productive = blocks
                 blocks += 1
-            closing, before = True, count
+                for _, record in events:
+                    count += 1
+                    yield record
+            closing = True
             self.root = parser.close()
-            for _, record in parser.read_events():  # a parser may keep events until close
+            events = list(parser.read_events())
+        except etree.XMLSyntaxError as exc:
+            error = exc
+        else:
+            for _, record in events:
                 count += 1
                 yield record
             return
-        except etree.XMLSyntaxError as exc:
-            error = exc
         self.refuse(error)
-        # the block in which the error surfaced: at close, the last one
-        failed = max(blocks - 1, 0) if closing else blocks
-        if count != before:  # it gave records before its error
-            productive = failed
+        failed = max(blocks - 1, 0) if closing else blocks  # at close: the last block
         yield from self._salvage(error, count, {productive, failed})
 
     def _salvage(self, first: etree.XMLSyntaxError, skip: int, exact: set[int]) -> Iterator[Any]:
@@ -151,27 +153,21 @@ class RecordStream:
         try:
             while data := read(size):
                 precise = blocks in exact
-                if precise:
-                    for i in range(len(data)):
-                        parser.feed(data[i : i + 1])
-                        for _, record in parser.read_events():
-                            count += 1
-                            end = pos + i + 1  # the byte after the end tag's ">"
-                            if count > skip:
-                                yield record
-                            else:
-                                release(record)
-                else:  # parsed without an error by the first read, records all yielded
-                    parser.feed(data)
-                    for _, record in parser.read_events():
+                for piece in _bytes(data) if precise else (data,):
+                    parser.feed(piece)
+                    pos += len(piece)
+                    for _, record in list(parser.read_events()):
                         count += 1
-                        end = pos + len(data)
-                        if count > skip:
+                        end = pos  # after a one-byte piece: the byte after the end tag
+                        if count <= skip:
+                            release(record)
+                        elif precise:
+                            yield record
+                        else:  # the first read had no error in this block
                             raise self._changed(first)
-                        release(record)
-                pos += len(data)
                 blocks += 1
             parser.close()
+            list(parser.read_events())
         except etree.XMLSyntaxError as exc:
             if not precise or count < skip:
                 raise self._changed(first) from exc
@@ -187,3 +183,9 @@ class RecordStream:
             "read. Run again once the file is complete.",
             path=self.path,
         )
+
+
+def _bytes(data: bytes) -> Iterator[bytes]:
+    """`data` one byte at a time (as bytes, which the parser's feed takes)."""
+    for i in range(len(data)):
+        yield data[i : i + 1]
