@@ -124,9 +124,9 @@ class RecordStream:
                 events = list(parser.read_events())
                 if events:
                     productive = blocks
+                    count += len(events)
                 blocks += 1
                 for _, record in events:
-                    count += 1
                     yield record
             closing = True
             self.root = parser.close()
@@ -135,7 +135,6 @@ class RecordStream:
             error = exc
         else:
             for _, record in events:
-                count += 1
                 yield record
             return
         self.refuse(error)
@@ -153,18 +152,27 @@ class RecordStream:
         try:
             while data := read(size):
                 precise = blocks in exact
-                for piece in _bytes(data) if precise else (data,):
-                    parser.feed(piece)
-                    pos += len(piece)
-                    for _, record in list(parser.read_events()):
-                        count += 1
-                        end = pos  # after a one-byte piece: the byte after the end tag
-                        if count <= skip:
-                            release(record)
-                        elif precise:
-                            yield record
-                        else:  # the first read had no error in this block
+                if precise:
+                    for piece in _bytes(data):
+                        parser.feed(piece)
+                        pos += 1
+                        for _, record in list(parser.read_events()):
+                            count += 1
+                            end = pos  # the byte after the record's end tag
+                            if count > skip:
+                                yield record
+                            else:
+                                release(record)
+                else:  # the first read parsed this block and yielded its records
+                    parser.feed(data)
+                    pos += len(data)
+                    events = list(parser.read_events())
+                    if events:
+                        count += len(events)
+                        if count > skip:
                             raise self._changed(first)
+                        end = pos
+                        release(events[-1][1])  # and every record before it
                 blocks += 1
             parser.close()
             list(parser.read_events())
