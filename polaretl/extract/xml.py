@@ -30,7 +30,6 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import islice
 from json.encoder import encode_basestring as _encode_string  # C-accelerated
 from pathlib import Path
 from typing import Any
@@ -271,7 +270,7 @@ class _Reader:
         """The rest of the file, from the end of the last complete record, as one reject
         record that keeps it (see `_tail`) and says where and why the parser stopped."""
         line, column, message, _ = _location(broken.error)
-        excerpt = _line_excerpt(self.path, line)
+        excerpt = _excerpt(handle, broken.at)
         tail, kept = self._tail(handle, broken.start)
         start, end = tail["tail_bytes"]
         raw = {
@@ -305,9 +304,10 @@ class _Reader:
         tail: dict[str, Any] = {"tail_bytes": [start, end]}
         handle.seek(start)
         if end - start > TAIL_TEXT_BYTES:
-            digest = hashlib.blake2b(digest_size=16)
-            while block := handle.read(1 << 20):
+            digest, left = hashlib.blake2b(digest_size=16), end - start
+            while left and (block := handle.read(min(left, 1 << 20))):
                 digest.update(block)
+                left -= len(block)
             tail.update(fingerprint=self.fp, tail_blake2b=digest.hexdigest())
             return tail, (
                 f"at {end - start:,} bytes it is too large to keep here, so tail_bytes, "
@@ -320,7 +320,7 @@ class _Reader:
             text = "\x00"
         if "\x00" in text:
             tail["tail_base64"] = base64.b64encode(data).decode("ascii")
-            return tail, "it is kept exactly in tail_base64 (its bytes are not UTF-8 text)"
+            return tail, "it is kept exactly in tail_base64 (it is not UTF-8 text without NUL)"
         tail["tail"] = text
         return tail, "it is kept exactly in tail"
 
@@ -526,13 +526,19 @@ def _add(found: dict[str, Any], name: str, text: str) -> None:
         found[name] = [old, text]
 
 
-def _line_excerpt(path: str, line: int) -> str:
-    """Line `line` of the file (cold path: only after a parse error)."""
-    if line <= 0:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            text = next(islice(handle, line - 1, line), b"")
-    except OSError:
-        return ""
-    return text[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")[:_EXCERPT_CHARS].rstrip("\r\n")
+def _excerpt(handle: Any, at: int) -> str:
+    """The line around byte `at` of the file, where the parser stopped: the whole line
+    when it is short, else `_EXCERPT_CHARS` characters around that point (cold path:
+    only after a parse error; a bounded read, even in a file that is one long line)."""
+    lo = max(0, at - 4 * _EXCERPT_CHARS)
+    handle.seek(lo)
+    window: bytes = handle.read(at - lo + 4 * _EXCERPT_CHARS)
+    cut = at - lo
+    first, stop = window.rfind(b"\n", 0, cut) + 1, window.find(b"\n", cut)
+    before = window[first:cut].decode("utf-8", "replace")
+    after = window[cut : stop if stop >= 0 else len(window)].decode("utf-8", "replace")
+    after = after.rstrip("\r")
+    if len(before) + len(after) <= _EXCERPT_CHARS:
+        return before + after
+    keep_after = min(len(after), max(_EXCERPT_CHARS // 4, _EXCERPT_CHARS - len(before)))
+    return before[len(before) - (_EXCERPT_CHARS - keep_after) :] + after[:keep_after]

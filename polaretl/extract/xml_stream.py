@@ -76,11 +76,14 @@ class Break:
         records: the complete records before it (all of them were yielded).
         start: the byte offset at which the unparsed tail starts: just after the last
             record's end tag, or 0 when the file has no complete record.
+        at: the byte offset at which the parser found the error (the file's size when
+            it found it at the end of the input).
     """
 
     error: etree.XMLSyntaxError
     records: int
     start: int
+    at: int
 
 
 class RecordStream:
@@ -180,7 +183,7 @@ class RecordStream:
             if not precise or count < skip:
                 raise self._changed(first) from exc
             self.refuse(exc)
-            self.broken = Break(exc, count, end if count else 0)
+            self.broken = Break(exc, count, end if count else 0, pos)
             return
         raise self._changed(first)
 

@@ -227,6 +227,21 @@ def test_a_large_tail_is_kept_as_range_fingerprint_and_hash(tmp_path, monkeypatc
     assert raw["tail_blake2b"] == digest and "too large to keep" in error["message"]
 
 
+def test_the_excerpt_of_a_one_line_file_is_read_around_the_error(tmp_path):
+    """Many feeds are one long line: the excerpt is the text around the error, read from
+    a bounded window, never the whole line."""
+    texts = [record(i) for i in range(1, 30_001)]
+    texts[29_000] = texts[29_000].replace("</amount>", "</amnt>")
+    path = tmp_path / "line.xml"
+    path.write_text(HEAD.replace("\n", "") + "".join(texts) + FOOT.strip())
+    chunks = read(path, 10_000)
+    raw, error, _ = the_reject(chunks)
+    assert len(ids(chunks)) == 29_000 and raw["line"] == 1
+    excerpt = raw["excerpt"]  # 3/4 before the point where the parser stopped, 1/4 after
+    assert len(excerpt) == 1000 and 700 < excerpt.index("29001.5</amnt>") < 750
+    assert error["value"] == excerpt
+
+
 def test_an_error_the_second_read_does_not_see_fails_the_run(tmp_path, monkeypatch):
     """The re-read must find the error where the first read did, or the file changed
     while it was read: that fails loudly rather than guessing which records were lost."""
