@@ -1,11 +1,11 @@
 """`XmlExtractor`: records of a glob of XML files, streamed, every value as text.
 
-Each file is one slice, parsed with lxml's ``iterparse`` on the record tag's end events
-(64 KiB of input at a time); each record is turned into a row and then cleared together
-with everything parsed before it, so memory stays bounded by one chunk of rows plus one
-read block, whatever the file's size. The per-record loop in Python is unavoidable with
-a streaming parser; it is kept tight: plain field paths are merged into one table and
-each record's children are walked once, dispatching on their tag with a dict look-up.
+Each file is one slice, fed to lxml's pull parser 64 KiB at a time (`xml_stream`); each
+record is turned into a row at its end event and then cleared together with everything
+parsed before it, so memory stays bounded by one chunk of rows plus one read block,
+whatever the file's size. The per-record loop in Python is unavoidable with a streaming
+parser; it is kept tight: plain field paths are merged into one table and each record's
+children are walked once, dispatching on their tag with a dict look-up.
 
 The parser is hardened: no entity expansion, no DTD loading, no network access, and
 libxml2's limits on depth (256), text size and entity amplification stay on. A file
@@ -13,19 +13,23 @@ that declares or uses entities (XXE, "billion laughs", an HTML ``&nbsp;``) or hi
 of those limits fails with an `ExtractError` saying so; nothing from outside the file
 is ever read, and no entity's text is ever silently dropped.
 
-Malformed XML part-way through a file: the records before the error are yielded as
-usual, then the rest of the file goes to the chunk's rejects as one record whose
-``raw`` is the *error location* (path, line, column, records read before it and an
-excerpt of the offending line; check ``malformed_xml``), and the file is marked
-done. Once the file is fixed its fingerprint changes and it is read again from the
-start.
+Malformed XML part-way through a file: every complete record before the error is
+yielded as usual, whatever the parser buffers (see `xml_stream`), then the rest of the
+file goes to the chunk's rejects as one record (check ``malformed_xml``) whose ``raw``
+has the error's location, the number of records before it, the byte range of the
+unparsed tail and the tail itself: its exact text, or its bytes in base64 when they are
+not UTF-8 text, or, past `TAIL_TEXT_BYTES`, the file's fingerprint and the tail's hash
+so that the range can be read back from this very file. The file is marked done; once
+it is fixed its fingerprint changes and it is read again from the start.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import islice
 from json.encoder import encode_basestring as _encode_string  # C-accelerated
 from pathlib import Path
 from typing import Any
@@ -37,22 +41,15 @@ from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract import storage
 from polaretl.extract.base import Chunk, reject_frame
 from polaretl.extract.files import FileExtractor, fingerprint, resume_offset
-
-#: Parser options: entity expansion, DTD loading and network access off, libxml2's
-#: safety limits on (depth 256, text nodes up to 10 MB, entity amplification).
-SAFE_PARSER_OPTIONS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "attribute_defaults": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
+from polaretl.extract.xml_stream import Break, RecordStream, release
 
 _EXCERPT_CHARS = 1000
-_READ_BYTES = 64 << 10  # bytes parsed at a time: bounds the tree between records
+
+#: The most bytes of an unparsed tail kept in its quarantine record. A larger tail (a
+#: file broken near its start) would be one jsonb value of that size in the batch's
+#: transaction and in every read of the quarantine; its range, the file's fingerprint
+#: and the tail's hash are kept instead, and the file itself is the copy.
+TAIL_TEXT_BYTES = 1 << 20
 
 Getter = Callable[[Any], str | list[str] | None]
 
@@ -146,24 +143,19 @@ class _Reader:
             yield from self._parse(handle, chunk_size)
 
     def _parse(self, handle: Any, chunk_size: int) -> Iterator[Chunk]:
-        ctx = etree.iterparse(
-            handle,
-            events=("end",),
-            tag=self.ext.tag,
-            chunk_size=_READ_BYTES,
-            **SAFE_PARSER_OPTIONS,
-        )
+        stream = RecordStream(handle, self.ext.tag, self.path, self._refuse)
         extract, start, count = self.ext.extract, self.start, 0
         rows: list[Any] = []
+        rejects: pl.DataFrame | None = None
         try:
             # the hot loop: one Python iteration per record (a streaming parser needs it)
-            for _, record in ctx:
+            for record in stream:
                 count += 1
                 if count <= start or count == 1:
                     if count == 1:
                         self._check_doctype(record)
                     if count <= start:  # resuming: already committed
-                        _release(record)
+                        release(record)
                         continue
                 if len(rows) == chunk_size:  # another record exists: not the last chunk
                     yield self._chunk(rows, done=False, consumed=count - 1)
@@ -172,23 +164,24 @@ class _Reader:
                     self.count = count
                     self._refuse_entity_refs(record)
                 rows.append(extract(record))
-                _release(record)
-        except etree.XMLSyntaxError as exc:
-            self.count = count
-            rejects = self._malformed(exc)  # raises on entities and safety limits
-            if len(rows) == chunk_size:
-                yield self._chunk(rows, done=False, consumed=count)
-                rows = []
-            yield self._chunk(rows, done=True, consumed=count, rejects=rejects)
-            return
+                release(record)
+            if stream.broken is not None:
+                self.count = count
+                rejects = self._malformed(handle, stream.broken)
         except OSError as exc:
             raise ExtractError(
                 f"Cannot read {self.path}: {exc}. Check that the file exists and is readable.",
                 path=self.path,
             ) from exc
-        if count == 0 and ctx.root is not None:
-            self._check_doctype(ctx.root)
-        yield self._chunk(rows, done=True, consumed=max(count, start))
+        if stream.broken is None:
+            if count == 0 and stream.root is not None:
+                self._check_doctype(stream.root)
+            yield self._chunk(rows, done=True, consumed=max(count, start))
+            return
+        if len(rows) == chunk_size:
+            yield self._chunk(rows, done=False, consumed=count)
+            rows = []
+        yield self._chunk(rows, done=True, consumed=max(count, start), rejects=rejects)
 
     def _chunk(
         self,
@@ -251,13 +244,10 @@ class _Reader:
                 record=self.count,
             )
 
-    def _malformed(self, exc: etree.XMLSyntaxError) -> pl.DataFrame:
-        """The rest of the file as one reject record, or an ExtractError for a file that
-        hits a parser safety limit (entity amplification, depth, huge text)."""
-        line, column, message, kind = exc.lineno or 0, (exc.position or (0, 0))[1], exc.msg, ""
-        last = exc.error_log.last_error if exc.error_log else None
-        if last is not None and last.line > 0:  # exc.msg is sometimes generic ("no element")
-            line, column, message, kind = last.line, last.column, last.message, last.type_name
+    def _refuse(self, exc: etree.XMLSyntaxError) -> None:
+        """Fail the run on a parser error that is no break in the data: entities (never
+        expanded nor fetched) and the parser's safety limits (a hostile file)."""
+        line, _, message, kind = _location(exc)
         if "ENTIT" in kind or "entity" in message.lower():
             raise ExtractError(
                 f"{self.path}, line {line}: {message}. polaretl never expands or fetches "
@@ -276,13 +266,21 @@ class _Reader:
                 path=self.path,
                 line=line,
             ) from exc
-        excerpt = _line_excerpt(self.path, line)
+
+    def _malformed(self, handle: Any, broken: Break) -> pl.DataFrame:
+        """The rest of the file, from the end of the last complete record, as one reject
+        record that keeps it (see `_tail`) and says where and why the parser stopped."""
+        line, column, message, _ = _location(broken.error)
+        excerpt = _excerpt(handle, broken.at)
+        tail, kept = self._tail(handle, broken.start)
+        start, end = tail["tail_bytes"]
         raw = {
             "path": self.path,
             "line": line,
             "column": column,
-            "records_before": self.count,
+            "records_before": broken.records,
             "excerpt": excerpt,
+            **tail,
         }
         error = {
             "column": None,
@@ -290,23 +288,51 @@ class _Reader:
             "value": excerpt,
             "message": (
                 f"{self.path}, line {line}, column {column}: {message}. The "
-                f"{self.count} records before it were read; the rest of the file was not. "
+                f"{broken.records} records before it were read; the rest of the file "
+                f"(bytes {start} to {end}, after the last complete record) was not: {kept}. "
                 "Fix the file and run again (a changed file is read from the start)."
             ),
             "line": line,
         }
         return reject_frame([f"{self.path}:line {line}"], [raw], [[error]])
 
+    def _tail(self, handle: Any, start: int) -> tuple[dict[str, Any], str]:
+        """The unparsed tail for the reject's raw, and a phrase saying how it is kept:
+        its exact text; its bytes in base64 when they are not UTF-8 text (an encoding
+        error may be the break) or hold a NUL (PostgreSQL text cannot); past
+        `TAIL_TEXT_BYTES`, its range, the file's fingerprint and its BLAKE2b hash."""
+        end = handle.seek(0, os.SEEK_END)  # a local file or an object alike
+        tail: dict[str, Any] = {"tail_bytes": [start, end]}
+        handle.seek(start)
+        if end - start > TAIL_TEXT_BYTES:
+            digest, left = hashlib.blake2b(digest_size=16), end - start
+            while left and (block := handle.read(min(left, 1 << 20))):
+                digest.update(block)
+                left -= len(block)
+            tail.update(fingerprint=self.fp, tail_blake2b=digest.hexdigest())
+            return tail, (
+                f"at {end - start:,} bytes it is too large to keep here, so tail_bytes, "
+                "fingerprint and tail_blake2b locate it in this file"
+            )
+        data = handle.read(end - start)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\x00"
+        if "\x00" in text:
+            tail["tail_base64"] = base64.b64encode(data).decode("ascii")
+            return tail, "it is kept exactly in tail_base64 (it is not UTF-8 text without NUL)"
+        tail["tail"] = text
+        return tail, "it is kept exactly in tail"
 
-def _release(record: Any) -> None:
-    """Free a processed record and everything parsed before it (bounded memory)."""
-    record.clear(keep_tail=True)
-    node = record
-    parent = node.getparent()
-    while parent is not None:
-        while node.getprevious() is not None:
-            del parent[0]
-        node, parent = parent, parent.getparent()
+
+def _location(exc: etree.XMLSyntaxError) -> tuple[int, int, str, str]:
+    """Line, column, message and libxml2 error type of a parser error."""
+    line, column, message, kind = exc.lineno or 0, (exc.position or (0, 0))[1], exc.msg, ""
+    last = exc.error_log.last_error if exc.error_log else None
+    if last is not None and last.line > 0:  # exc.msg is sometimes generic ("no element")
+        line, column, message, kind = last.line, last.column, last.message, last.type_name
+    return line, column, message, kind
 
 
 def _local(tag: str) -> str:
@@ -501,13 +527,19 @@ def _add(found: dict[str, Any], name: str, text: str) -> None:
         found[name] = [old, text]
 
 
-def _line_excerpt(path: str, line: int) -> str:
-    """Line `line` of the file (cold path: only after a parse error)."""
-    if line <= 0:
-        return ""
-    try:
-        with storage.open_binary(path) as handle:
-            text = next(islice(handle, line - 1, line), b"")
-    except (OSError, ExtractError):
-        return ""
-    return text[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")[:_EXCERPT_CHARS].rstrip("\r\n")
+def _excerpt(handle: Any, at: int) -> str:
+    """The line around byte `at` of the file, where the parser stopped: the whole line
+    when it is short, else `_EXCERPT_CHARS` characters around that point (cold path:
+    only after a parse error; a bounded read, even in a file that is one long line)."""
+    lo = max(0, at - 4 * _EXCERPT_CHARS)
+    handle.seek(lo)
+    window: bytes = handle.read(at - lo + 4 * _EXCERPT_CHARS)
+    cut = at - lo
+    first, stop = window.rfind(b"\n", 0, cut) + 1, window.find(b"\n", cut)
+    before = window[first:cut].decode("utf-8", "replace")
+    after = window[cut : stop if stop >= 0 else len(window)].decode("utf-8", "replace")
+    after = after.rstrip("\r")
+    if len(before) + len(after) <= _EXCERPT_CHARS:
+        return before + after
+    keep_after = min(len(after), max(_EXCERPT_CHARS // 4, _EXCERPT_CHARS - len(before)))
+    return before[len(before) - (_EXCERPT_CHARS - keep_after) :] + after[:keep_after]

@@ -309,3 +309,23 @@ def test_the_record_too_long_to_parse_is_named_in_an_object_as_on_disk(
     local = csv_quotes.long_record(str(tmp_path / "long.csv"), ",", quote, "utf8", 1, 64)
     assert local == 2
     assert csv_quotes.long_record(url, ",", quote, "utf8", 1, 64) == local
+
+
+def test_a_broken_xml_object_keeps_the_records_before_its_break_and_its_tail(
+    s3: Bucket, tmp_path: Path
+) -> None:
+    """The break handling reads an object as it reads a file: the same records, and the
+    same quarantined tail (its range measured on the object, its exact text)."""
+    records = b"".join(b'<order id="%d"><v>x</v></order>' % i for i in range(1, 9))
+    data = b"<orders>" + records.replace(b'id="6"><v>x</v>', b'id="6"><v>x</w>') + b"</orders>"
+    (tmp_path / "b.xml").write_bytes(data)
+    url = s3.put("b.xml", data)
+    fields = {"id": "@id", "v": "v"}
+    local = read_all(pe.XmlExtractor(str(tmp_path / "b.xml"), "order", fields=fields))
+    remote = read_all(pe.XmlExtractor(url, "order", fields=fields))
+    assert frame(remote)["id"].to_list() == ["1", "2", "3", "4", "5"]
+    assert frame(remote).equals(frame(local))
+    (raw,) = [json.loads(r) for c in remote if c.rejects is not None for r in c.rejects["raw"]]
+    (expected,) = [json.loads(r) for c in local if c.rejects is not None for r in c.rejects["raw"]]
+    assert raw["tail"] == expected["tail"] == data[raw["tail_bytes"][0] :].decode()
+    assert raw["tail_bytes"] == expected["tail_bytes"] and raw["tail_bytes"][1] == len(data)
