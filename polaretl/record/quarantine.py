@@ -43,8 +43,8 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
         pl.lit(slice).alias("slice"),
         "source",
         # PostgreSQL text cannot hold NUL; jsonb would reject the escape too
-        pl.col("raw").str.replace_all("\\u0000", "\\ufffd", literal=True),
-        pl.col("errors").str.replace_all("\\u0000", "\\ufffd", literal=True),
+        _without_nul(pl.col("raw")),
+        _without_nul(pl.col("errors")),
     )
     statement = sql.SQL(
         "COPY polaretl.quarantine (run_id, pipeline, slice, source, raw, errors) "
@@ -75,6 +75,18 @@ def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, 
             },
         )
     return frame.height
+
+
+def _without_nul(json_text: pl.Expr) -> pl.Expr:
+    """JSON text with each NUL escape (``\\u0000``) made U+FFFD, and only those: an escaped
+    backslash followed by ``u0000`` is the text ``\\u0000`` (an NDJSON line quarantined
+    for holding that escape), kept as it is. Control characters never appear raw in JSON
+    text, so \\x01 can stand in for the escaped backslashes meanwhile."""
+    return (
+        json_text.str.replace_all("\\\\", "\x01", literal=True)
+        .str.replace_all("\\u0000", "\\ufffd", literal=True)
+        .str.replace_all("\x01", "\\\\", literal=True)
+    )
 
 
 def where(
