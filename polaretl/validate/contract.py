@@ -140,6 +140,7 @@ class ContractValidator(Validator):
         self.model = model
         self.fields = contract_fields(model)
         self.columns = [f.name for f in self.fields]
+        self.required = [f.name for f in self.fields if f.required]
         self.references = ReferenceSet(
             [
                 Reference.parse(f.name, f.references, model.__name__)
