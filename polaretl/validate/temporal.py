@@ -55,6 +55,7 @@ _TIME_RE = rf"^{_HM}{_SECONDS}$"
 # Year 0 is neither Python's nor PostgreSQL's; a comparison costs far less than .dt.year
 _FIRST_DAY = dt.date(1, 1, 1)
 _FIRST_MOMENT = dt.datetime(1, 1, 1)
+_LAST_MOMENT = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 TimeUnit = Literal["ns", "us", "ms"]
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 _UNIT_NAME = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds"}
@@ -158,7 +159,7 @@ def iso_datetime(v: pl.Expr, unit: TimeUnit, layout: str | None = None) -> pl.Ex
         + since
         - (_offset_minutes(zone) * 60_000_000_000).cast(pl.Duration("ns"))
     ).cast(pl.Datetime(unit), strict=False)
-    ok = v.str.contains(_DATETIME_RE) & (date >= _FIRST_DAY) & fits
+    ok = v.str.contains(_DATETIME_RE) & fits & value.is_between(_FIRST_MOMENT, _LAST_MOMENT)
     return pl.when(ok).then(value)
 
 
@@ -279,7 +280,7 @@ class Format:
             value = v.str.to_datetime(
                 self.chrono, time_unit=unit, time_zone="UTC", strict=False
             ).dt.replace_time_zone(None)
-            ok = ok & (value >= _FIRST_MOMENT)
+            ok = ok & value.is_between(_FIRST_MOMENT, _LAST_MOMENT)
             if self.fraction and unit != "ns":
                 digits = v.str.extract(self.regex, 1).fill_null("")
                 ok = ok & (_fraction_ns(digits) % _NS[unit] == 0)
