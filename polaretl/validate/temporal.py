@@ -125,7 +125,7 @@ def fast_layout(values: pl.Series, unit: TimeUnit) -> str | None:
         >>> fast_layout(pl.Series(["2026-01-02T03:04:05Z", "2026-01-02 03:04:05"]), "us")
     """
     present = values.drop_nulls()
-    if present.is_empty():
+    if present.is_empty() or present.str.starts_with("0000").any():  # year 0: the general path
         return None
     first = present[0]
     for regex, fmt in _FAST:
@@ -149,9 +149,8 @@ def iso_datetime(v: pl.Expr, unit: TimeUnit, layout: str | None = None) -> pl.Ex
         2013-02-12 12:00:00
         None
     """
-    if layout is not None:
-        fast = v.str.to_datetime(layout, time_unit=unit, strict=False)
-        return pl.when(fast >= _FIRST_MOMENT).then(fast)
+    if layout is not None:  # all within years 1 to 9999, no offset: nothing to check
+        return v.str.to_datetime(layout, time_unit=unit, strict=False)
     date = v.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     since, fits, zone = _clock(v, 11, unit)
     value = (
