@@ -178,7 +178,7 @@ def iso_time(v: pl.Expr) -> pl.Expr:
 # each one matches at its full width (chrono would accept fewer digits, or a sign).
 _DIRECTIVES: dict[str, str] = {
     "Y": r"[0-9]{4}",
-    "y": r"[0-9]{2}",
+    "y": r"(?P<y>[0-9]{2})",
     "m": r"(?:0[1-9]|1[0-2])",
     "-m": r"(?:0?[1-9]|1[0-2])",
     "d": r"(?:0[1-9]|[12][0-9]|3[01])",
@@ -262,28 +262,37 @@ class Format:
         if isinstance(dtype, pl.Time) and used & (_DATE_PART | _ZONE_PART):
             raise ConfigError(f"{where}: a time field's format cannot hold a date ({fmt!r}).")
         self.regex = "^" + "".join(parts) + "$"
-        self.fraction = bool(used & {".f", ".3f", ".6f", ".9f", "3f", "6f", "9f"})
+        self.groups = re.compile(self.regex).groupindex  # "f": the fraction, "y": %y
         self.chrono = expanded
 
     def parse(self, v: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         """`v` parsed into `dtype` (a Datetime in UTC, naive); null when it does not match."""
         ok = v.str.contains(self.regex)
         if isinstance(dtype, pl.Date):
-            value: pl.Expr = v.str.to_date(self.chrono, strict=False)
+            value: pl.Expr = self._century(v, v.str.to_date(self.chrono, strict=False))
             ok = ok & (value >= _FIRST_DAY)
         elif isinstance(dtype, pl.Time):
             value = v.str.to_time(self.chrono, strict=False)
         else:
             assert isinstance(dtype, pl.Datetime)
             unit = dtype.time_unit
-            value = v.str.to_datetime(
-                self.chrono, time_unit=unit, time_zone="UTC", strict=False
+            value = self._century(
+                v, v.str.to_datetime(self.chrono, time_unit=unit, time_zone="UTC", strict=False)
             ).dt.replace_time_zone(None)
             ok = ok & value.is_between(_FIRST_MOMENT, _LAST_MOMENT)
-            if self.fraction and unit != "ns":
-                digits = v.str.extract(self.regex, 1).fill_null("")
+            if "f" in self.groups and unit != "ns":
+                digits = v.str.extract(self.regex, self.groups["f"]).fill_null("")
                 ok = ok & (_fraction_ns(digits) % _NS[unit] == 0)
         return pl.when(ok).then(value)
+
+    def _century(self, v: pl.Expr, value: pl.Expr) -> pl.Expr:
+        """A two-digit year 69 is 1969 (00-68: 2000-2068, 69-99: 1969-1999), as POSIX
+        strptime (and Python's) reads it; chrono says 2069. The text decides, so a UTC
+        instant an offset moved across a new year is corrected all the same."""
+        if "y" not in self.groups:
+            return value
+        sixty_nine = v.str.extract(self.regex, self.groups["y"]) == "69"
+        return pl.when(sixty_nine).then(value.dt.offset_by("-100y")).otherwise(value)
 
 
 def parse(v: pl.Expr, dtype: pl.DataType, fmt: Format | None, layout: str | None = None) -> pl.Expr:
@@ -320,7 +329,12 @@ def reason(v: pl.Expr, dtype: pl.DataType, fmt: Format | None) -> pl.Expr:
         return plain
     unit = dtype.time_unit
     regex = fmt.regex if fmt else _DATETIME_RE
-    digits = v.str.extract(fmt.regex, 1) if fmt else v.str.extract(r"\.([0-9]{1,9})", 1)
+    if fmt is None:
+        digits = v.str.extract(r"\.([0-9]{1,9})", 1)
+    elif "f" in fmt.groups:
+        digits = v.str.extract(fmt.regex, fmt.groups["f"])
+    else:
+        return plain
     finer = digits.str.slice(3 if unit == "ms" else 6).str.contains("[1-9]")
     return (
         pl.when(v.str.contains(regex) & finer.fill_null(False))

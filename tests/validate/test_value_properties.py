@@ -157,7 +157,16 @@ class MilliMoment(pa.DataFrameModel):
 
 
 dates = st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31))
-moments = st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30))
+# edges drawn often: two-digit-year pivots (68/69/70), leap days, the first and last years
+_EDGE_YEARS = [1, 2, 1900, 1968, 1969, 1970, 1999, 2000, 2024, 2068, 2069, 2070, 9998, 9999]
+moments = st.one_of(
+    st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30)),
+    st.builds(
+        lambda year, moment: moment.replace(year=year, day=min(moment.day, 28)),
+        st.sampled_from(_EDGE_YEARS),
+        st.datetimes(dt.datetime(2001, 1, 1), dt.datetime(2001, 12, 31)),
+    ).filter(lambda m: dt.datetime(1, 1, 2) <= m <= dt.datetime(9999, 12, 30)),
+)
 
 
 @st.composite
@@ -295,10 +304,12 @@ def test_a_chunk_of_one_layout_takes_the_fast_path_with_the_same_answers(case, d
 
 
 FORMATS = [
+    "%d/%m/%y",
     "%d/%m/%Y",
     "%m/%d/%Y %H:%M",
     "%Y%m%d",
     "%d.%m.%y %H:%M:%S",
+    "%d.%m.%y %H:%M %z",
     "%Y-%m-%dT%H:%M:%S%z",
     "%d %b %Y",
 ]
