@@ -1,11 +1,14 @@
 """`NdjsonExtractor`: newline-delimited JSON files, one object per line, values as text.
 
 Each file is one slice, read a block of at most ``chunk_size`` lines at a time (bounded
-memory). A block is parsed vectorised: every number token is first rewritten as a
-marked JSON string (one regex pass that skips string literals), so no parser ever
-reads a number as a double: ``10.50``, ``1e400`` and ``12345678901234567890.5`` reach the
-contract as the text received. Then pyarrow infers the keys (fast, in C++), Polars
-decodes every line against that shape, nested objects are flattened into
+memory). A block is parsed vectorised, numbers kept as the text received: ``10.50``,
+``1e400`` and ``12345678901234567890.5`` reach the contract as written. In the lines
+holding a number a parser would write back otherwise (`_REWRITTEN`: an exponent, a
+trailing zero, many digits, a number in a list), every number token is first rewritten
+as a marked JSON string (one regex pass that skips string literals), so no parser reads
+it as a double; the other lines' numbers come back from the parsers as written. Then
+pyarrow infers the keys (fast, in C++), Polars decodes every line against that shape,
+nested objects are flattened into
 ``parent_child`` columns (and flagged in `Chunk.nested`, so a contract expecting a
 single value there quarantines the row instead of reading null) and lists become JSON
 text, their numbers as written.
@@ -62,6 +65,15 @@ _STRING = r'"(?:[^"\\]|\\.)*"'
 _NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|NaN|-?Infinity"
 _MARK = "\x1f"
 _MARKED_IN_JSON = r'"\\u001f([^"]*)"'
+#: Lines holding a number pyarrow's or Polars' number-to-text would not write back as
+#: written (conservative, strings included): an exponent, a fraction ending in 0, -0, 11
+#: or more integer digits (formatted 1e+10), 16 or more digits, 5 zeros after a point
+#: (1e-07), a number in a list (re-encoded 2 -> 2.0), NaN and Infinity. Only these are
+#: quoted first; the others are written back exactly (tests/extract/test_ndjson.py).
+_REWRITTEN = (
+    r"[0-9][eE]|\.[0-9]*0[^0-9]|-0[^.0-9]|[0-9]{11}|[0-9.]{17}|0\.00000|\[[^\]]*[0-9]"
+    r"|NaN|Infinity"
+)
 #: Lines parsed in Python: escaped NUL, UTF-16 surrogates (Polars turns a lone one into
 #: NUL), and the characters the number marking uses.
 _PYTHON_ONLY = r"(?i)\\u(?:0000|d[89a-f][0-9a-f]{2}|001f)|[\x00\x02\x03\x1f]"
@@ -232,16 +244,16 @@ def _parse(
     ) | text.str.contains(_PYTHON_ONLY)
     light_text, light_numbers = text.filter(~python), numbers.filter(~python)
     rejects: list[tuple[int, str, str, str]] = []
-    frame = _vectorised(quote_numbers(light_text), ctx)
-    if frame is None:  # cold path: find the lines that break the vectorised parsers
+    parts = _vectorised_parts(light_text, light_numbers, ctx)
+    if parts is None:  # cold path: find the lines that break the vectorised parsers
         good, rejects = _python_objects(light_text.to_list(), light_numbers.to_list())
         good_lines = [number for number, _ in good]
         keep = light_numbers.is_in(good_lines)
         light_text, light_numbers = light_text.filter(keep), light_numbers.filter(keep)
-        frame = _vectorised(quote_numbers(light_text), ctx)
-        if frame is None:  # valid JSON, but shapes disagree: flatten in Python
+        parts = _vectorised_parts(light_text, light_numbers, ctx)
+        if parts is None:  # valid JSON, but shapes disagree: flatten in Python
             frame = _python_frame([obj for _, obj in good], sep, path)
-    parts = [frame.with_columns(light_numbers.alias(_LINE))]
+            parts = [frame.with_columns(light_numbers.alias(_LINE))]
     if python.any():
         good, more = _python_objects(
             text.filter(python).to_list(), numbers.filter(python).to_list()
@@ -250,11 +262,32 @@ def _parse(
         python_frame = _python_frame([obj for _, obj in good], sep, path)
         python_numbers = pl.Series(_LINE, [number for number, _ in good], dtype=pl.Int64)
         parts.append(python_frame.with_columns(python_numbers))
-        whole = pl.concat(parts, how="diagonal_relaxed").sort(_LINE)
-        flags = cs.starts_with(_NESTED)
-        values = (cs.all() - flags - cs.by_name(_LINE)).cast(pl.String)
-        return whole.select(values, flags.fill_null(False), _LINE), rejects
-    return parts[0], rejects
+    if len(parts) == 1:
+        return parts[0], rejects
+    whole = pl.concat(parts, how="diagonal_relaxed").sort(_LINE)
+    flags = cs.starts_with(_NESTED)
+    values = (cs.all() - flags - cs.by_name(_LINE)).cast(pl.String)
+    return whole.select(values, flags.fill_null(False), _LINE), rejects
+
+
+def _vectorised_parts(text: pl.Series, numbers: pl.Series, ctx: _Ctx) -> list[pl.DataFrame] | None:
+    """The lines decoded vectorised, with their line numbers: lines whose numbers every
+    parser writes back as written as they are, the others with their numbers quoted
+    first (the regex pass costs about as much as the decoding, so only where needed);
+    None when a parser refuses them."""
+    if text.is_empty():
+        return [pl.DataFrame({_LINE: numbers})]
+    plain = ~text.str.contains(_REWRITTEN)
+    parts = []
+    for mask, quote in ((plain, False), (~plain, True)):
+        if not mask.any():
+            continue
+        part = text.filter(mask)
+        frame = _vectorised(quote_numbers(part) if quote else part, ctx)
+        if frame is None:
+            return None
+        parts.append(frame.with_columns(numbers.filter(mask).alias(_LINE)))
+    return parts
 
 
 def _vectorised(text: pl.Series, ctx: _Ctx) -> pl.DataFrame | None:
