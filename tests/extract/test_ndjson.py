@@ -318,3 +318,32 @@ def test_date_like_text_is_kept_as_written(tmp_path):
             "l": '["2026-01-02T00:00:00"]',
         },
     ]
+
+
+number_texts = st.builds(
+    lambda sign, whole, fraction, exponent: sign + whole + fraction + exponent,
+    st.sampled_from(["", "-"]),
+    st.one_of(st.just("0"), st.integers(1, 10**25).map(str)),
+    st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=18).map(".{}".format)),
+    st.one_of(st.just(""), st.integers(-400, 400).map("e{}".format), st.just("E+05")),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(st.tuples(number_texts, number_texts, st.booleans()), min_size=1, max_size=12),
+    chunk_size=st.integers(1, 6),
+)
+def test_property_numbers_reach_the_contract_as_written(tmp_path, values, chunk_size):
+    """Whatever the number's form (trailing zeros, exponents, 25 digits), in a value, a list
+    or an object, on the pyarrow path or the Polars one (a key both text and object)."""
+    shape = {True: "{}", False: '"t"'}  # an object in some lines, text in others
+    lines = [
+        f'{{"a": {a}, "l": [{b}, {a}], "o": {{"k": {b}}}, "s": {shape[nested]}}}'
+        for a, b, nested in values
+    ]
+    path = write(tmp_path, lines, name="n.ndjson")
+    got = rows(read_all(path, chunk_size=chunk_size))
+    assert [(r["a"], r["l"], r["o_k"]) for r in got] == [(a, f"[{b},{a}]", b) for a, b, _ in values]
