@@ -3,6 +3,11 @@
 A value that does not cast becomes null in the typed column and an error struct
 (column, check, value, message) beside it, so the row is quarantined with a reason
 instead of crashing the run. Everything is vectorised; nothing loops over rows.
+
+A cast is exact or it fails: a decimal is never rounded to its scale, a float never
+overflows to infinity or underflows to 0 (and is finite unless the field allows NaN and
+infinities), a date or datetime is read by its field's one format (`temporal.py`), a
+typed value must cast back to itself. docs/values.md is the user's side of this.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 Steps, all vectorised over the chunk:
 
-1. a contract column missing from the source quarantines every row ("missing column X");
+1. a required contract column missing from the source quarantines every row ("missing
+   column X"); an optional one (``Optional[T]``) is read as null and not checked;
 2. each contract column is cast from what the source gave (text, usually) to the
-   contract's dtype; a value that does not cast is an error for that row;
+   contract's dtype, exactly or not at all (see `cast.py`, `temporal.py`): a value that
+   does not cast is an error for that row, and so is an object where the source flagged
+   one (`Chunk.nested`) in a column the contract wants a single value in;
 3. Pandera validates the rows that cast, on an eager DataFrame with validation depth
    SCHEMA_AND_DATA (a LazyFrame would run schema checks only and let bad values pass);
    its ``failure_cases`` become per-row errors (column, check, value, message): column
