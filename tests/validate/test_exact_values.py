@@ -300,3 +300,33 @@ def test_a_bad_format_or_option_is_refused_when_the_contract_loads(meta, dtype, 
     )
     with pytest.raises(ConfigError, match=match):
         ContractValidator(model)
+
+
+class Opening(pa.DataFrameModel):
+    id: int
+    opens: dt.time
+    closes: dt.time = pa.Field(metadata={"format": "%I:%M %p"})
+
+
+def test_times_are_iso_or_the_fields_format():
+    rows = [
+        {"id": "1", "opens": "09:30", "closes": "05:30 PM"},
+        {"id": "2", "opens": "09:30:15.25", "closes": "12:00 AM"},
+        {"id": "3", "opens": "9:30", "closes": "17:30"},
+        {"id": "4", "opens": "24:00", "closes": "5:30 PM"},
+    ]
+    valid, messages = split(Opening, rows, chunk_size=2)
+    assert valid == [
+        {"id": 1, "opens": dt.time(9, 30), "closes": dt.time(17, 30)},
+        {"id": 2, "opens": dt.time(9, 30, 15, 250000), "closes": dt.time(0, 0)},
+    ]
+    assert messages == [
+        [
+            "column opens: '9:30' is not a time in the format HH:MM[:SS[.f]] (ISO 8601)",
+            "column closes: '17:30' is not a time in the format %I:%M %p",
+        ],
+        [
+            "column opens: '24:00' is not a time in the format HH:MM[:SS[.f]] (ISO 8601)",
+            "column closes: '5:30 PM' is not a time in the format %I:%M %p",
+        ],
+    ]
