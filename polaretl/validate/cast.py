@@ -76,7 +76,17 @@ def text_cast(
     """
     if isinstance(dtype, pl.String):
         return expr
-    trimmed = expr.str.strip_chars()
+    return _parse(expr.str.strip_chars(), dtype, fmt, allow_non_finite, layout)
+
+
+def _parse(
+    trimmed: pl.Expr,
+    dtype: pl.DataType,
+    fmt: temporal.Format | None,
+    allow_non_finite: bool,
+    layout: str | None,
+) -> pl.Expr:
+    """`text_cast` of text already trimmed (and without null values)."""
     if isinstance(dtype, pl.Boolean):
         low = trimmed.str.to_lowercase()
         return (
@@ -196,12 +206,14 @@ def _int_range(dtype: pl.DataType) -> tuple[int, int]:
 
 
 class Cast(NamedTuple):
-    """A column's cast as expressions: the typed value, whether the row failed, and
-    `error(flag)`, the error struct given that flag as computed with the value (so the
-    reason, which may cost more than the cast, is built only for failed rows)."""
+    """A column's cast as expressions: the typed value, `failed(value)` whether the row
+    failed given that value as computed (materialise it first: Polars does not share a
+    sub-expression between two outputs, and a parse is the costly part), and
+    `error(flag)`, the error struct given that flag (so the reason, which may cost more
+    than the cast, is built only for failed rows)."""
 
     value: pl.Expr
-    failed: pl.Expr
+    failed: Callable[[pl.Expr], pl.Expr]
     error: Callable[[pl.Expr], pl.Expr]
 
 
@@ -235,6 +247,19 @@ def _comparable(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or isinstance(dtype, pl.Date | pl.Datetime | pl.Time)
 
 
+def clean_text(name: str, null_values: list[str]) -> pl.Expr:
+    """Text column `name` as a cast reads it: the null values null, the rest trimmed.
+
+    Example:
+        >>> pl.DataFrame({"x": [" 1 ", "NA", None]}).select(clean_text("x", ["NA"])).rows()
+        [('1',), (None,), (None,)]
+    """
+    src = pl.col(name)
+    if null_values:
+        src = pl.when(src.is_in(null_values)).then(pl.lit(None, dtype=pl.String)).otherwise(src)
+    return src.str.strip_chars()
+
+
 def cast_column(
     name: str,
     source_dtype: pl.DataType,
@@ -245,30 +270,34 @@ def cast_column(
     *,
     allow_non_finite: bool = False,
     layout: str | None = None,
+    text: str | None = None,
 ) -> Cast:
     """The typed value of column `name`, whether it failed, and its error struct.
 
     `null_values` (e.g. ``["", "NA"]``) are read as null before casting text; a null
     in a column that is not `nullable` is an error too. `fmt` is a date/time field's
     explicit format; `allow_non_finite` lets a float field take NaN and infinities;
-    `layout`: see `temporal.fast_layout`.
+    `layout`: see `temporal.fast_layout`; `text`: a column holding `clean_text(name)`
+    already (a parse refers to its text many times: computed once, it costs once).
 
     Example:
         >>> df = pl.DataFrame({"x": ["1", "abc", ""]})
         >>> c = cast_column("x", pl.String(), pl.Int64(), [""], nullable=False)
-        >>> df.select(c.value, c.failed.alias("failed")).rows()
+        >>> df.select(c.value, c.failed(c.value).alias("failed")).rows()
         [(1, False), (None, True), (None, True)]
-        >>> flags = df.select(c.failed.alias("f"))["f"]
+        >>> flags = df.select(c.failed(c.value).alias("f"))["f"]
         >>> df.with_columns(f=flags).select(c.error(pl.col("f")).struct.field("message")).rows()
         [(None,), ("column x: 'abc' is not an integer",), ('column x: null is not allowed',)]
     """
     src = pl.col(name)
     if isinstance(source_dtype, pl.String) and null_values:
         src = pl.when(src.is_in(null_values)).then(pl.lit(None, dtype=pl.String)).otherwise(src)
-    null_failed = pl.lit(False) if nullable else src.is_null()
+    present = src.is_not_null()
     reason: pl.Expr = pl.lit(f"is not {_noun(dtype)}")
     if isinstance(source_dtype, pl.String) and not isinstance(dtype, pl.String):
-        typed = text_cast(src, dtype, fmt, allow_non_finite=allow_non_finite, layout=layout)
+        trimmed = pl.col(text) if text is not None else clean_text(name, null_values)
+        typed = _parse(trimmed, dtype, fmt, allow_non_finite, layout)
+        present = trimmed.is_not_null()
         reason = _reason(src, dtype, fmt)
     elif source_dtype == dtype:
         typed = src
@@ -288,10 +317,15 @@ def cast_column(
                 )
             )
         )
+    error = partial(_error, name, src, dtype, reason)
     if typed is src:
-        return Cast(src.alias(name), null_failed, partial(_error, name, src, dtype, reason))
-    failed = (src.is_not_null() & typed.is_null()) | null_failed
-    return Cast(typed.alias(name), failed, partial(_error, name, src, dtype, reason))
+        return Cast(src.alias(name), lambda _: ~present if not nullable else pl.lit(False), error)
+
+    def failed(value: pl.Expr) -> pl.Expr:
+        cast_failed = present & value.is_null()
+        return cast_failed if nullable else cast_failed | ~present
+
+    return Cast(typed.alias(name), failed, error)
 
 
 def _error(name: str, src: pl.Expr, dtype: pl.DataType, reason: pl.Expr, flag: pl.Expr) -> pl.Expr:

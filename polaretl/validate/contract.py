@@ -36,7 +36,7 @@ from polaretl.errors import ConfigError, ContractError
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.validate.base import Split, Validator
-from polaretl.validate.cast import ERROR_DTYPE, Cast, cast_column
+from polaretl.validate.cast import ERROR_DTYPE, Cast, cast_column, clean_text
 from polaretl.validate.references import Reference, ReferenceSet
 from polaretl.validate.temporal import Format, fast_layout
 
@@ -44,6 +44,8 @@ _ROW = "__polaretl_row"
 _ERRS = "__polaretl_errors"
 _BAD = "__polaretl_failed"  # the row failed a cast
 _NESTED = "__polaretl_nested"  # the row held an object where the contract wants a value
+_TEXT = "__polaretl_text"  # a text column cleaned for its cast
+_VALUE = "__polaretl_value"  # a column's typed value
 
 
 @dataclass(frozen=True)
@@ -245,9 +247,13 @@ class ContractValidator(Validator):
         nothing, and building them for every row cost as much as the casts themselves.
         """
         casts = []
-        for f in self.fields:
+        texts: list[pl.Expr] = []  # each text column cleaned once, then parsed
+        for i, f in enumerate(self.fields):
             source_dtype = base.schema[f.name]
-            layout = None
+            layout = text = None
+            if source_dtype == pl.String and f.dtype != pl.String:
+                text = f"{_TEXT}{i}"
+                texts.append(clean_text(f.name, null_values).alias(text))
             if f.fmt is None and isinstance(f.dtype, pl.Datetime) and source_dtype == pl.String:
                 # a chunk whose datetimes share one fixed layout takes Polars' fast path
                 layout = fast_layout(_text(base[f.name], null_values), f.dtype.time_unit)
@@ -260,18 +266,27 @@ class ContractValidator(Validator):
                 f.nullable or f in absent,
                 allow_non_finite=f.allow_non_finite,
                 layout=layout,
+                text=text,
             )
             if f.name in nested:
                 cast = _nested(cast, f.name, pl.col(nested[f.name].name))
             casts.append(cast)
         flags = [f"{_BAD}{i}" for i in range(len(casts))]
+        values = [f"{_VALUE}{i}" for i in range(len(casts))]
+        # in stages: a parse refers to its text, and `failed` to the value, many times;
+        # Polars would compute a shared sub-expression again for each reference
         typed = (
             base.lazy()
+            .with_columns(texts)
+            .with_columns(c.value.alias(v) for c, v in zip(casts, values, strict=True))
             .select(
                 _ROW,
                 SOURCE_COLUMN,
-                *(c.value for c in casts),
-                *(c.failed.alias(flag) for c, flag in zip(casts, flags, strict=True)),
+                *(pl.col(v).alias(f.name) for v, f in zip(values, self.fields, strict=True)),
+                *(
+                    c.failed(pl.col(v)).alias(flag)
+                    for c, v, flag in zip(casts, values, flags, strict=True)
+                ),
             )
             .with_columns(pl.any_horizontal(pl.lit(False), *flags).alias(_BAD))
             .collect()
@@ -438,7 +453,7 @@ def _nested(cast: Cast, name: str, flag: pl.Expr) -> Cast:
     """`cast` failing, with the nested-value reason, in the rows `flag` marks."""
     return Cast(
         pl.when(flag).then(None).otherwise(cast.value).alias(name),
-        cast.failed | flag,
+        lambda value: cast.failed(value) | flag,
         lambda failed: pl.when(flag).then(_nested_error(name)).otherwise(cast.error(failed)),
     )
 
