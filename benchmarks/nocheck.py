@@ -16,5 +16,5 @@ from polaretl.validate.contract import _ERRS, _ROW, ContractValidator
 class CastOnly(ContractValidator):
     """`ContractValidator` without the Pandera step."""
 
-    def _check(self, rows: pl.DataFrame) -> pl.DataFrame:
+    def _check(self, rows: pl.DataFrame, present: list[str] | None = None) -> pl.DataFrame:
         return pl.DataFrame(schema={_ROW: pl.UInt32, _ERRS: ERROR_DTYPE})

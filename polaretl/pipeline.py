@@ -115,7 +115,7 @@ class Pipeline:
         """Column nullability declared by the contract (target columns are NOT NULL
         where the contract says so)."""
         if isinstance(self.validator, ContractValidator):
-            return {f.name: f.nullable for f in self.validator.fields}
+            return {f.name: f.null_in_target for f in self.validator.fields}
         return {}
 
     def output_schema(self) -> pl.Schema:

@@ -25,7 +25,11 @@ EXPECTED_REASONS = {
     ("orders_2026-11-01.csv:42", "column order_id: 'abc' is not an integer"),
     ("orders_2026-11-01.csv:43", "column amount: '-3.5' fails greater_than_or_equal_to(0)"),
     ("orders_2026-11-01.csv:44", "column status: 'lost' fails isin(['new', 'paid', 'shipped'])"),
-    ("orders_2026-11-01.csv:45", "column created_at: 'yesterday' is not a datetime"),
+    (
+        "orders_2026-11-01.csv:45",
+        "column created_at: 'yesterday' is not a datetime in the format "
+        "YYYY-MM-DD[T| ]HH:MM[:SS[.f]][Z|±HH:MM] (ISO 8601)",
+    ),
     ("orders_2026-11-01.csv:46", "column amount: null is not allowed"),
     ("orders_2026-11-01.csv:47", "column customer_id: '0' fails greater_than(0)"),
     ("orders_2026-11-01.csv:48", "row 48: expected 6 fields, found 5"),

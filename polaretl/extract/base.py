@@ -44,6 +44,10 @@ class Chunk:
         null_values: text values that mean null (``""``, ``"NA"``); applied by the
             contract, so the quarantined raw record still shows what was received.
         bytes_read: bytes consumed from the source for this chunk (metrics only).
+        nested: columns at which some records held an object rather than a value (an
+            object a JSON source flattened into ``column_key`` columns): column -> one
+            boolean per frame row. A contract that names such a column quarantines
+            those rows ("the source holds an object here") instead of reading null.
     """
 
     frame: pl.DataFrame
@@ -54,6 +58,7 @@ class Chunk:
     null_values: Sequence[str] = ()
     bytes_read: int = 0
     received: int = field(default=-1)
+    nested: dict[str, pl.Series] | None = None
 
     def __post_init__(self) -> None:
         if self.sources is not None and len(self.sources) != self.frame.height:

@@ -37,7 +37,8 @@ def observe(
     if not chunk.frame.columns:
         return None
     seen = infer_types(chunk.frame, chunk.null_values)
-    required = set(getattr(pipeline.validator, "columns", ()))
+    named = set(getattr(pipeline.validator, "columns", ()))
+    required = set(getattr(pipeline.validator, "required", named))  # Optional[T] may be absent
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -50,6 +51,7 @@ def observe(
             previous,
             seen,
             required=required,
+            named=named,
             overlap=lambda old, new: overlap(chunk.frame, new, sketches.get(old, [])),
         )
         if last is not None and not drift.changed:

@@ -2,9 +2,12 @@
 
 Steps, all vectorised over the chunk:
 
-1. a contract column missing from the source quarantines every row ("missing column X");
+1. a required contract column missing from the source quarantines every row ("missing
+   column X"); an optional one (``Optional[T]``) is read as null and not checked;
 2. each contract column is cast from what the source gave (text, usually) to the
-   contract's dtype; a value that does not cast is an error for that row;
+   contract's dtype, exactly or not at all (see `cast.py`, `temporal.py`): a value that
+   does not cast is an error for that row, and so is an object where the source flagged
+   one (`Chunk.nested`) in a column the contract wants a single value in;
 3. Pandera validates the rows that cast, on an eager DataFrame with validation depth
    SCHEMA_AND_DATA (a LazyFrame would run schema checks only and let bad values pass);
    its ``failure_cases`` become per-row errors (column, check, value, message): column
@@ -21,7 +24,6 @@ Columns the contract does not name are tolerated: kept in the raw record, not lo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -34,24 +36,45 @@ from polaretl.errors import ConfigError, ContractError
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.validate.base import Split, Validator
-from polaretl.validate.cast import ERROR_DTYPE, cast_column, infer_datetime_format
+from polaretl.validate.cast import ERROR_DTYPE, Cast, cast_column, clean_text
 from polaretl.validate.references import Reference, ReferenceSet
+from polaretl.validate.temporal import Format, fast_layout
 
 _ROW = "__polaretl_row"
 _ERRS = "__polaretl_errors"
 _BAD = "__polaretl_failed"  # the row failed a cast
+_NESTED = "__polaretl_nested"  # the row held an object where the contract wants a value
+_TEXT = "__polaretl_text"  # a text column cleaned for its cast
+_VALUE = "__polaretl_value"  # a column's typed value
 
 
 @dataclass(frozen=True)
 class Field:
-    """What polaretl needs of one contract column."""
+    """What polaretl needs of one contract column.
+
+    `required` is Pandera's (``Optional[T]`` makes it False: the source may lack the
+    column, whose rows then load NULL); `fmt` is a date/time field's explicit format
+    (``metadata={"format": ...}``); `allow_non_finite` lets a float field take NaN and
+    infinities (``metadata={"allow_non_finite": True}``).
+    """
 
     name: str
     dtype: pl.DataType
     nullable: bool
     unique: bool
     references: str | None
-    fmt: str | None
+    fmt: Format | None
+    required: bool = True
+    allow_non_finite: bool = False
+
+    @property
+    def null_in_target(self) -> bool:
+        """Whether the target column may hold NULL: nullable, or optional (absent)."""
+        return self.nullable or not self.required
+
+
+#: The ``metadata`` keys a contract field may carry.
+METADATA = ("references", "format", "allow_non_finite")
 
 
 def contract_fields(model: type[pa.DataFrameModel]) -> list[Field]:
@@ -61,8 +84,9 @@ def contract_fields(model: type[pa.DataFrameModel]) -> list[Field]:
         >>> class M(pa.DataFrameModel):
         ...     a: int = pa.Field(unique=True)
         ...     b: str = pa.Field(nullable=True)
-        >>> [(f.name, str(f.dtype), f.nullable) for f in contract_fields(M)]
-        [('a', 'Int64', False), ('b', 'String', True)]
+        ...     c: pl.Date = pa.Field(required=False, metadata={"format": "%d/%m/%Y"})
+        >>> [(f.name, str(f.dtype), f.nullable, f.required) for f in contract_fields(M)]
+        [('a', 'Int64', False, True), ('b', 'String', True, True), ('c', 'Date', False, False)]
     """
     try:
         schema = model.to_schema()
@@ -75,12 +99,26 @@ def contract_fields(model: type[pa.DataFrameModel]) -> list[Field]:
         dtype = getattr(column.dtype, "type", None)
         if isinstance(dtype, type) and issubclass(dtype, pl.DataType):
             dtype = dtype()
+        where = f"Contract {model.__name__}.{name}"
         if not isinstance(dtype, pl.DataType):
             raise ConfigError(
-                f"Contract {model.__name__}.{name}: dtype {column.dtype} is not a Polars "
-                "dtype; use pandera.polars.DataFrameModel with Python or Polars types."
+                f"{where}: dtype {column.dtype} is not a Polars dtype; use "
+                "pandera.polars.DataFrameModel with Python or Polars types."
             )
         meta = column.metadata or {}
+        fmt = meta.get("format")
+        if fmt is not None and not (
+            isinstance(fmt, str) and isinstance(dtype, pl.Date | pl.Datetime | pl.Time)
+        ):
+            raise ConfigError(
+                f"{where}: metadata 'format' is a strftime text (e.g. '%d/%m/%Y') for a "
+                f"date, datetime or time field, not {fmt!r} on a {dtype} field."
+            )
+        finite = meta.get("allow_non_finite", False)
+        if not isinstance(finite, bool) or (finite and not dtype.is_float()):
+            raise ConfigError(
+                f"{where}: metadata 'allow_non_finite' is True or False, on a float field."
+            )
         fields.append(
             Field(
                 name=str(name),
@@ -88,7 +126,9 @@ def contract_fields(model: type[pa.DataFrameModel]) -> list[Field]:
                 nullable=bool(column.nullable),
                 unique=bool(column.unique),
                 references=meta.get("references"),
-                fmt=meta.get("format"),
+                fmt=Format(fmt, dtype, where) if fmt is not None else None,
+                required=bool(column.required),
+                allow_non_finite=finite,
             )
         )
     # Pandera leaves out annotations starting with "_": a reserved one is named too
@@ -125,6 +165,7 @@ class ContractValidator(Validator):
         self.model = model
         self.fields = contract_fields(model)
         self.columns = [f.name for f in self.fields]
+        self.required = [f.name for f in self.fields if f.required]
         self.references = ReferenceSet(
             [
                 Reference.parse(f.name, f.references, model.__name__)
@@ -141,27 +182,26 @@ class ContractValidator(Validator):
     def split(self, chunk: Chunk) -> Split:
         frame = chunk.frame
         base = frame.with_columns(chunk.source_labels()).with_row_index(_ROW)
-        missing = [f.name for f in self.fields if f.name not in frame.columns]
-        if missing:
-            reasons = [
-                {
-                    "column": m,
-                    "check": "column_in_dataframe",
-                    "value": None,
-                    "message": f"missing column {m}",
-                }
-                for m in missing
-            ]
-            errs = pl.lit(json.dumps(reasons))
+        nested = {
+            f.name: flags.alias(f"{_NESTED}{i}")
+            for i, f in enumerate(self.fields)
+            if (flags := (chunk.nested or {}).get(f.name)) is not None and flags.any()
+        }
+        if nested:
+            base = base.with_columns(list(nested.values()))
+        absent = [f for f in self.fields if f.name not in frame.columns]
+        if any(f.required for f in absent):
             return Split(
                 valid=self.empty_valid(),
                 quarantined=_quarantine_frame(
-                    base, frame.columns, base.select(_ROW, errs.alias(_ERRS))
+                    base, frame.columns, self._missing_errors(base, absent, nested)
                 ),
             )
-        typed, cast_errors = self._cast(base, list(chunk.null_values))
+        if absent:  # optional columns the source lacks: NULL, and no checks on them
+            base = base.with_columns(pl.lit(None, dtype=pl.Null).alias(f.name) for f in absent)
+        typed, cast_errors = self._cast(base, list(chunk.null_values), absent, nested)
         cast_ok = typed.filter(~pl.col(_BAD))
-        check_errors = self._check(cast_ok)
+        check_errors = self._check(cast_ok, [c for c in self.columns if c in frame.columns])
         reference_errors = self.references.errors(typed, _ROW).rename({"error": _ERRS})
         errors = (
             pl.concat(
@@ -182,13 +222,43 @@ class ContractValidator(Validator):
             quarantined=_quarantine_frame(base, frame.columns, errors),
         )
 
+    def _missing_errors(
+        self, base: pl.DataFrame, absent: list[Field], nested: dict[str, pl.Series]
+    ) -> pl.DataFrame:
+        """Every row's errors when required columns are missing: "missing column X", or,
+        in a row where X held an object that the source flattened, that reason instead."""
+        reasons = []
+        for f in absent:
+            if not f.required:
+                continue
+            missing = pl.lit(
+                {
+                    "column": f.name,
+                    "check": "column_in_dataframe",
+                    "value": None,
+                    "message": f"missing column {f.name}",
+                },
+                dtype=ERROR_DTYPE,
+            )
+            if f.name in nested:
+                flag = pl.col(nested[f.name].name)
+                missing = pl.when(flag).then(_nested_error(f.name)).otherwise(missing)
+            reasons.append(missing)
+        return (
+            base.lazy().select(_ROW, _errors_json(pl.concat_list(reasons)).alias(_ERRS)).collect()
+        )
+
     def empty_valid(self) -> pl.DataFrame:
         return pl.DataFrame(
             schema={**{f.name: f.dtype for f in self.fields}, SOURCE_COLUMN: pl.String()}
         )
 
     def _cast(
-        self, base: pl.DataFrame, null_values: list[str]
+        self,
+        base: pl.DataFrame,
+        null_values: list[str],
+        absent: list[Field],
+        nested: dict[str, pl.Series],
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The typed chunk (``_ROW``, source, contract columns) and the cast errors,
         one (``_ROW``, error) row per failure.
@@ -197,21 +267,46 @@ class ContractValidator(Validator):
         nothing, and building them for every row cost as much as the casts themselves.
         """
         casts = []
-        for f in self.fields:
-            fmt = f.fmt
-            if fmt is None and isinstance(f.dtype, pl.Datetime):
-                fmt = infer_datetime_format(base[f.name])  # a known format parses 2x faster
-            casts.append(
-                cast_column(f.name, base.schema[f.name], f.dtype, null_values, fmt, f.nullable)
+        texts: list[pl.Expr] = []  # each text column cleaned once, then parsed
+        for i, f in enumerate(self.fields):
+            source_dtype = base.schema[f.name]
+            layout = text = None
+            if source_dtype == pl.String and f.dtype != pl.String:
+                text = f"{_TEXT}{i}"
+                texts.append(clean_text(f.name, null_values).alias(text))
+            if f.fmt is None and isinstance(f.dtype, pl.Datetime) and source_dtype == pl.String:
+                # a chunk whose datetimes share one fixed layout takes Polars' fast path
+                layout = fast_layout(_text(base[f.name], null_values), f.dtype.time_unit)
+            cast = cast_column(
+                f.name,
+                source_dtype,
+                f.dtype,
+                null_values,
+                f.fmt,
+                f.nullable or f in absent,
+                allow_non_finite=f.allow_non_finite,
+                layout=layout,
+                text=text,
             )
+            if f.name in nested:
+                cast = _nested(cast, f.name, pl.col(nested[f.name].name))
+            casts.append(cast)
         flags = [f"{_BAD}{i}" for i in range(len(casts))]
+        values = [f"{_VALUE}{i}" for i in range(len(casts))]
+        # in stages: a parse refers to its text, and `failed` to the value, many times;
+        # Polars would compute a shared sub-expression again for each reference
         typed = (
             base.lazy()
+            .with_columns(texts)
+            .with_columns(c.value.alias(v) for c, v in zip(casts, values, strict=True))
             .select(
                 _ROW,
                 SOURCE_COLUMN,
-                *(c.value for c in casts),
-                *(c.failed.alias(flag) for c, flag in zip(casts, flags, strict=True)),
+                *(pl.col(v).alias(f.name) for v, f in zip(values, self.fields, strict=True)),
+                *(
+                    c.failed(pl.col(v)).alias(flag)
+                    for c, v, flag in zip(casts, values, flags, strict=True)
+                ),
             )
             .with_columns(pl.any_horizontal(pl.lit(False), *flags).alias(_BAD))
             .collect()
@@ -240,12 +335,13 @@ class ContractValidator(Validator):
         typed = typed.drop(flags)
         return typed, errors
 
-    def _check(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Pandera on the rows that cast; its failure cases as (row, error) pairs."""
+    def _check(self, rows: pl.DataFrame, present: list[str]) -> pl.DataFrame:
+        """Pandera on the rows that cast (the `present` columns: an optional column the
+        source lacks is not checked); its failure cases as (row, error) pairs."""
         empty = pl.DataFrame(schema={_ROW: pl.UInt32, _ERRS: ERROR_DTYPE})
         if rows.height == 0:
             return empty
-        cases = self._failure_cases(rows.select(self.columns))
+        cases = self._failure_cases(rows.select(present))
         if cases is None:
             return empty
         if "index" not in cases.columns or cases["index"].null_count():
@@ -353,6 +449,33 @@ class ContractValidator(Validator):
             "source or the contract.",
             failure_cases=reasons,
         )
+
+
+def _text(values: pl.Series, null_values: list[str]) -> pl.Series:
+    """A text column's values as the cast reads them: null values out, trimmed."""
+    return values.filter(values.is_not_null() & ~values.is_in(null_values)).str.strip_chars()
+
+
+def _nested_error(name: str) -> pl.Expr:
+    return pl.lit(
+        {
+            "column": name,
+            "check": "nested_value",
+            "value": None,
+            "message": f"column {name}: the source holds an object here (flattened into "
+            f"{name}<separator><key> columns), not a single value",
+        },
+        dtype=ERROR_DTYPE,
+    )
+
+
+def _nested(cast: Cast, name: str, flag: pl.Expr) -> Cast:
+    """`cast` failing, with the nested-value reason, in the rows `flag` marks."""
+    return Cast(
+        pl.when(flag).then(None).otherwise(cast.value).alias(name),
+        lambda value: cast.failed(value) | flag,
+        lambda failed: pl.when(flag).then(_nested_error(name)).otherwise(cast.error(failed)),
+    )
 
 
 def _errors_json(errors: pl.Expr) -> pl.Expr:

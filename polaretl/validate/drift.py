@@ -4,8 +4,9 @@ A shape is the source's columns, in order, with their type family (see `infer.py
 `compare` classifies the differences:
 
 - **added**: a column that was not there (``in_contract``: the contract names it);
-- **removed**: a column that is gone (``required``: the contract names it, so the
-  chunk's rows are quarantined with "missing column X"; otherwise it was tolerated);
+- **removed**: a column that is gone (``required``: the contract requires it, so the
+  chunk's rows are quarantined with "missing column X"; an optional one, ``Optional[T]``,
+  loads NULL; a column the contract does not name was tolerated);
 - **retyped**: values that no longer fit the recorded family (``integer`` -> ``text``);
   values that still fit it (integers in a float column, a sample without values) are
   not a change, so a column does not flap between files;
@@ -76,6 +77,7 @@ def compare(
     current: dict[str, str],
     *,
     required: Collection[str] = (),
+    named: Collection[str] | None = None,
     overlap: Overlap = lambda old, new: 0.0,
 ) -> Drift:
     """Classify how `current` (column -> family) differs from `previous`.
@@ -83,7 +85,8 @@ def compare(
     Args:
         previous: the last recorded shape, or None (the first: nothing to differ from).
         current: the shape just seen.
-        required: the columns the contract names.
+        required: the columns the contract requires (a source without one is quarantined).
+        named: the columns the contract names, optional ones included (default: `required`).
         overlap: ``(removed, added) -> share`` of the removed column's recorded values
             found in the added one; called only for pairs of compatible families.
     """
@@ -125,7 +128,8 @@ def compare(
                     "required": old in required,
                 }
             )
-    drift.added = [{"column": n, "type": current[n], "in_contract": n in required} for n in new]
+    named = set(required if named is None else named)
+    drift.added = [{"column": n, "type": current[n], "in_contract": n in named} for n in new]
     drift.removed = [{"column": n, "type": previous[n], "required": n in required} for n in gone]
     return drift
 

@@ -6,8 +6,9 @@ from a sample of its values with vectorised casts, all columns in one pass:
     null (no value) < integer < float < boolean < date < datetime < text
 
 the first family every non-null sampled value casts to (so ``"12"`` is integer,
-``"12.5"`` float, ``"2026-01-02"`` date, ``"yes"`` boolean, ``"C-42"`` text). Typed
-sources (Parquet, SQL) give their dtype's family directly.
+``"12.5"`` float, ``"2026-01-02"`` date, ``"yes"`` boolean, ``"C-42"`` text); dates and
+datetimes are ISO 8601, as a contract reads them by default (``"02/01/2026"`` is text).
+Typed sources (Parquet, SQL) give their dtype's family directly.
 
 A *sketch* of a column is a few hashed values (the smallest distinct ones), enough to
 tell whether a column that appeared carries the values of one that disappeared (a
@@ -20,6 +21,8 @@ import hashlib
 from collections.abc import Sequence
 
 import polars as pl
+
+from polaretl.validate import temporal
 
 FAMILIES = ("null", "integer", "float", "boolean", "date", "datetime", "text")
 SAMPLE = 1_000
@@ -110,20 +113,14 @@ def _value(name: str, null_values: Sequence[str]) -> pl.Expr:
 
 
 def _temporal(head: pl.DataFrame, name: str, null_values: Sequence[str], n: int) -> str:
-    """date, datetime or text: Polars infers the format from the first value (and
-    raises when it cannot), so each column is tried on its own."""
+    """date, datetime or text: whether every value is an ISO 8601 date or datetime, as
+    the contract reads them by default (see `temporal`), never a format guessed."""
     value = _value(name, null_values)
-    for fam, expr in (
-        ("date", value.str.to_date(strict=False)),
-        ("datetime", value.str.to_datetime(strict=False, time_unit="us")),
-        ("datetime", value.str.to_datetime(strict=False, time_unit="us", time_zone="UTC")),
-    ):
-        try:
-            if head.select(expr.count()).item() == n:
-                return fam
-        except pl.exceptions.PolarsError:
-            continue
-    return "text"
+    counts = head.select(
+        temporal.iso_date(value).count().alias("date"),
+        temporal.iso_datetime(value, "us").count().alias("datetime"),
+    ).row(0, named=True)
+    return next((fam for fam in ("date", "datetime") if counts[fam] == n), "text")
 
 
 def sketch(frame: pl.DataFrame, name: str, size: int = SKETCH, sample: int = SAMPLE) -> list[str]:

@@ -69,7 +69,10 @@ EXPECTED = {
         '"code":"ABC-1","note":"ok","created_at":"2026-01-02 03:04:05"} fails paid_has_amount'
     ],
     10: ["customer_id 42 not found in customers.customer_id"],
-    11: ["column created_at: 'yesterday' is not a datetime"],
+    11: [
+        "column created_at: 'yesterday' is not a datetime in the format "
+        "YYYY-MM-DD[T| ]HH:MM[:SS[.f]][Z|±HH:MM] (ISO 8601)"
+    ],
     12: ["column customer_id: null is not allowed"],
     13: ["column order_id: '12' fails field_uniqueness"],
     14: ["column order_id: '12' fails field_uniqueness"],
