@@ -61,7 +61,7 @@ from tenacity import (
 
 from polaretl.errors import ConfigError, ExtractError, TransientExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
-from polaretl.extract.rest_auth import (
+from polaretl.extract.rest.auth import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -69,14 +69,14 @@ from polaretl.extract.rest_auth import (
     RestAuth,
     retry_after_seconds,
 )
-from polaretl.extract.rest_json import (
+from polaretl.extract.rest.decode import (
     JsonNumber,
     max_cursor,
     parse_json,
     records_frame,
     to_json_text,
 )
-from polaretl.extract.rest_paging import (
+from polaretl.extract.rest.paging import (
     CursorPaginator,
     LinkHeaderPaginator,
     NextUrlPaginator,
