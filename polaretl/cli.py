@@ -19,7 +19,7 @@ from polaretl.cli_common import Settings as _Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import console, out
 from polaretl.cli_common import fail as _fail
-from polaretl.errors import PolaretlError, RunFailedError
+from polaretl.errors import PolaretlError, RunFailedError, WaitTimeoutError
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.workspace import get_pipeline, load_errors, load_pipelines
@@ -166,7 +166,7 @@ def _run_on_celery(
         while True:
             try:
                 return wait(run_id, timeout=0.5, database_url=url)
-            except TimeoutError:
+            except WaitTimeoutError:
                 slices = live.read(app.conf.broker_url, run_id)
                 rows = sum(s["processed"] for s in slices.values())
                 bar.update(task, info=f"{rows:,} rows in {len(slices)} slices")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from polaretl.errors import ConfigError, RecordError, TransientLoadError
+from polaretl.errors import ConfigError, RecordError, TransientLoadError, is_transient
 from polaretl.redact import redact_url
 
 ENV_URL = "POLARETL_DATABASE_URL"
@@ -108,7 +108,7 @@ class Link:
         except psycopg.Error:
             pass
         for attempt in Retrying(
-            retry=retry_if_exception_type(TransientLoadError),
+            retry=retry_if_exception(is_transient),
             stop=stop_after_delay(RECONNECT_TIMEOUT if timeout is None else timeout),
             wait=wait_exponential(multiplier=0.2, max=5),
             reraise=True,

@@ -79,7 +79,9 @@ class RunFacts:
         `expression` is one of the trusted column expressions below, never user input.
         """
         if expression not in _HISTORY_EXPRESSIONS:
-            raise ValueError(f"unknown history expression {expression!r}")
+            raise ConfigError(
+                f"median_before: {expression!r} is not one of {', '.join(_HISTORY_EXPRESSIONS)}."
+            )
         row = self.conn.execute(
             "SELECT count(v), percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM ("
             f"  SELECT {_HISTORY_EXPRESSIONS[expression]} AS v FROM polaretl.runs"

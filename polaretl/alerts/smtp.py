@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from polaretl.alerts.channels import DEFAULT_TIMEOUT, Alert, Channel, ChannelError, url_origin
-from polaretl.errors import ConfigError
+from polaretl.alerts.channels import DEFAULT_TIMEOUT, Alert, Channel, url_origin
+from polaretl.errors import ChannelError, ConfigError
 from polaretl.net import is_loopback
 from polaretl.redact import redact_url, register_secret
 

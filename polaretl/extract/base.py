@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from polaretl.errors import ConfigError
+
 #: Columns of `Chunk.rejects`: records the extractor could not even parse.
 REJECT_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -57,7 +59,10 @@ class Chunk:
 
     def __post_init__(self) -> None:
         if self.sources is not None and len(self.sources) != self.frame.height:
-            raise ValueError("Chunk.sources must have one label per frame row")
+            raise ConfigError(
+                f"Chunk {self.source!r}: sources has {len(self.sources)} labels for "
+                f"{self.frame.height} rows; an extractor gives one label per row (or none)."
+            )
         if self.received < 0:
             self.received = self.frame.height + (
                 self.rejects.height if self.rejects is not None else 0

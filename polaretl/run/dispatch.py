@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from polaretl import db
-from polaretl.errors import PolaretlError, RecordError
+from polaretl.errors import PolaretlError, RecordError, WaitTimeoutError
 from polaretl.load.base import LoadContext
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
@@ -91,7 +91,7 @@ def wait(
     """Block until run `run_id` is no longer running; return its result.
 
     Raises:
-        TimeoutError: `timeout` seconds passed first.
+        WaitTimeoutError: `timeout` seconds passed first (a `TimeoutError` too).
     """
     url = db.resolve_url(database_url, workspace)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -104,5 +104,9 @@ def wait(
             if result.status != "running":
                 return result
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Run {run_id} is still running after {timeout} s.")
+                raise WaitTimeoutError(
+                    f"Run {run_id} is still running after {timeout} s; wait again, or follow "
+                    f"it with `polaretl show {run_id}`.",
+                    run_id=run_id,
+                )
             time.sleep(poll)

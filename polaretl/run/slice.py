@@ -22,17 +22,16 @@ import polars as pl
 import psycopg
 from tenacity import (
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
 )
 
 from polaretl.db import Link
-from polaretl.errors import TransientLoadError
+from polaretl.errors import CheckpointConflictError, TransientLoadError, is_transient
 from polaretl.extract.base import Chunk
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
-from polaretl.record.checkpoints import CheckpointConflictError
 from polaretl.redact import redact_text
 from polaretl.run.prefetch import prefetch
 from polaretl.transform import apply
@@ -147,9 +146,10 @@ def _commit_batch(
     item: _Prepared,
     stats: SliceStats,
 ) -> None:
-    """Commit one batch; on a dropped connection reconnect and retry the same batch."""
+    """Commit one batch; on a `Transient` error (a dropped connection) reconnect and retry
+    the same batch."""
     for attempt in Retrying(
-        retry=retry_if_exception_type(TransientLoadError),
+        retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(max(pipeline.retries, 1)),
         wait=wait_exponential(multiplier=0.5, max=10),
         reraise=True,

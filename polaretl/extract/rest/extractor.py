@@ -54,12 +54,12 @@ import polars as pl
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
-from polaretl.errors import ConfigError, ExtractError, TransientExtractError
+from polaretl.errors import ConfigError, ExtractError, TransientExtractError, is_transient
 from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.rest.auth import (
     ApiKeyAuth,
@@ -198,7 +198,7 @@ class _Session:
         retrying = Retrying(
             stop=stop_after_attempt(ex.max_attempts) | stop_before_delay(ex.max_retry_seconds),
             wait=self._wait,
-            retry=retry_if_exception_type(TransientExtractError),
+            retry=retry_if_exception(is_transient),
             before_sleep=self._log_retry,
             reraise=True,
         )
