@@ -22,14 +22,14 @@ from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError, WaitTimeoutError
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
+from polaretl.settings import current
 from polaretl.workspace import get_pipeline, load_errors, load_pipelines
 
 
 def _redis(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--redis-url",
-        envvar="POLARETL_REDIS_URL",
-        default=None,
+        default=lambda: current().redis_url,
         help="Celery broker and live state (default: the embedded Redis under .polaretl/).",
     )(fn)
 
@@ -279,8 +279,7 @@ def init(directory: str) -> None:
 @click.option("--port", default=8501, show_default=True)
 @click.option(
     "--password",
-    envvar="POLARETL_APP_PASSWORD",
-    default=None,
+    default=lambda: current().app_password,
     help="Ask for this password before any page (prefer the env var).",
 )
 @_common

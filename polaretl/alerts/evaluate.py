@@ -111,7 +111,8 @@ def evaluate_run(
         conn: an autocommit connection to the database holding ``polaretl.runs``.
         pipeline: the pipeline whose ``alerts`` list holds the rules.
         run_id: the finished run.
-        environ: where ``POLARETL_ALERT_*`` channels are read (default ``os.environ``).
+        environ: where ``POLARETL_ALERT_*`` channels are read (default: the settings,
+            `polaretl.settings.current`).
 
     Returns:
         The alerts sent, in rule order (not those the cooldown held back).

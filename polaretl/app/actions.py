@@ -83,7 +83,7 @@ def run_now(pipeline: str, *, project: str | Path, database_url: str, executor: 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log = logs / f"{pipeline}-{stamp}.log"
     # the URL goes by environment, not argv: other users of the machine can read argv
-    env = {**os.environ, db.ENV_URL: database_url}
+    env = {**os.environ, "POLARETL_DATABASE_URL": database_url}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "polaretl.cli", "run", pipeline, "--project", str(root)],

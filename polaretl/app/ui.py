@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from polaretl import db
 from polaretl.app import data
 from polaretl.errors import PolaretlError
 from polaretl.redact import redact_url
+from polaretl.settings import current
 
-ENV_PROJECT = "POLARETL_APP_PROJECT"
-ENV_PASSWORD = "POLARETL_APP_PASSWORD"
 STATUS_COLOURS = {"succeeded": "green", "failed": "red", "running": "orange", "skipped": "gray"}
 WINDOWS: dict[str, dt.timedelta | None] = {
     "last 24 hours": dt.timedelta(days=1),
@@ -41,13 +39,13 @@ class Settings:
 def settings() -> Settings:
     """The workspace (``POLARETL_APP_PROJECT``, else here) and the database the CLI uses
     (``POLARETL_DATABASE_URL``, else the workspace's embedded one)."""
-    project = Path(os.environ.get(ENV_PROJECT) or ".").resolve()
+    project = (current().app_project or Path(".")).resolve()
     return Settings(project, db.resolve_url(None, project))
 
 
 def authenticated() -> bool:
     """The password gate: True when no password is set or the right one was given."""
-    password = os.environ.get(ENV_PASSWORD)
+    password = current().app_password
     if not password or st.session_state.get("polaretl_authenticated"):
         return True
     st.title("polaretl")

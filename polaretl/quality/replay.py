@@ -41,13 +41,13 @@ from polaretl.record import quarantine, repeats, runs
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.run.begin import (
-    STALE_AFTER,
     prepare_stages,
     refused,
     release_advisory_lock,
     try_advisory_lock,
 )
 from polaretl.run.finish import record_failure
+from polaretl.settings import current
 from polaretl.transform import apply
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _refuse_if_live(control: Connection, pipeline: str) -> None:
     row = control.execute(
         "SELECT run_id FROM polaretl.runs WHERE pipeline = %s AND status = 'running' "
         "AND executor <> 'local' AND heartbeat_at >= now() - make_interval(secs => %s)",
-        (pipeline, STALE_AFTER),
+        (pipeline, current().stale_after),
     ).fetchone()
     if row is not None:
         raise refused(pipeline)

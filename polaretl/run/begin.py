@@ -10,7 +10,6 @@ than `stale_after` seconds.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,12 +18,10 @@ import psycopg
 from polaretl.errors import RunLockedError
 from polaretl.load.base import Connection, LoadContext
 from polaretl.record import checkpoints, runs
+from polaretl.settings import current
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
-
-#: Seconds without a heartbeat after which a Celery run counts as dead.
-STALE_AFTER = float(os.environ.get("POLARETL_STALE_AFTER", 3600))
 
 
 @dataclass(frozen=True)
@@ -65,15 +62,20 @@ def begin_run(
     *,
     executor: str,
     full_refresh: bool,
-    stale_after: float = STALE_AFTER,
+    stale_after: float | None = None,
 ) -> Started:
     """Fail stale runs and insert this run as ``running``; the caller holds the pipeline's
-    advisory lock. Raises `RunLockedError` when a live run exists."""
+    advisory lock. Raises `RunLockedError` when a live run exists. A Celery run counts as
+    dead after `stale_after` seconds without a heartbeat (``POLARETL_STALE_AFTER``)."""
     control.execute(
         "UPDATE polaretl.runs SET status = 'failed', finished_at = now(), error = %s "
         "WHERE pipeline = %s AND status = 'running' AND (executor = 'local' "
         "OR heartbeat_at < now() - make_interval(secs => %s))",
-        (runs.STALE_ERROR, pipeline.name, stale_after),
+        (
+            runs.STALE_ERROR,
+            pipeline.name,
+            current().stale_after if stale_after is None else stale_after,
+        ),
     )
     resuming = not full_refresh and runs.last_failed_run(control, pipeline.name) is not None
     try:

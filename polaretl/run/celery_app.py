@@ -17,7 +17,6 @@ task waits for all of them.
 from __future__ import annotations
 
 import logging
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,15 @@ from polaretl.run.broker import resolve_url as resolve_redis
 from polaretl.run.finish import finish
 from polaretl.run.progress import RedisProgress
 from polaretl.run.slice import execute_slice, run_totals
+from polaretl.settings import current
 
 log = logging.getLogger("polaretl.celery")
-
-#: Seconds a delivered task may run before Redis hands it to another worker; longer than
-#: the longest slice, or the slice runs twice (harmless, but wasted work).
-VISIBILITY_TIMEOUT = int(os.environ.get("POLARETL_VISIBILITY_TIMEOUT", 6 * 3600))
-MAX_ATTEMPTS = int(os.environ.get("POLARETL_MAX_ATTEMPTS", 3))
 
 
 def default_queue() -> str:
     """The queue of pipelines that name none: ``POLARETL_QUEUE``, else ``polaretl`` (one
     Redis can then serve several independent setups, e.g. concurrent test sessions)."""
-    return os.environ.get("POLARETL_QUEUE", "polaretl")
+    return current().queue
 
 
 app = Celery("polaretl")
@@ -99,13 +94,18 @@ def _forget_connections(celery: Any) -> None:
 
 
 def configure(redis_url: str) -> Celery:
-    """Point the app at Redis (broker and results) with polaretl's delivery settings."""
+    """Point the app at Redis (broker and results) with polaretl's delivery settings.
+
+    A delivered task may run ``POLARETL_VISIBILITY_TIMEOUT`` seconds before Redis hands it
+    to another worker: longer than the longest slice, or the slice runs twice (harmless,
+    but wasted work)."""
+    visibility = current().visibility_timeout
     transport = {
-        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "visibility_timeout": visibility,
         # kombu looks for unacknowledged tasks past the timeout every interval x throttle
         # seconds (10 x 10 by default): a task whose worker died would wait 100 s more
         # than the timeout. Look every quarter timeout (at most every 10 s); one ZRANGE.
-        "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_interval": max(1, min(10, visibility // 4)),
         "unacked_restore_throttle": 1,
     }
     if app.conf.broker_url and app.conf.broker_url != redis_url:
@@ -137,7 +137,7 @@ def configure(redis_url: str) -> Celery:
 
 
 def project_root() -> Path:
-    return Path(os.environ.get("POLARETL_PROJECT", ".")).resolve()
+    return (current().project or Path(".")).resolve()
 
 
 @cache
@@ -187,7 +187,7 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
                 run_id=run_id,
                 slice=slice,
                 progress=progress,
-                max_attempts=MAX_ATTEMPTS,
+                max_attempts=current().max_attempts,
             )
             link.conn.execute(
                 "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
