@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from polaretl import db
+from polaretl.core import qualified
+from polaretl.definition import Definition
 from polaretl.errors import ConfigError
 from polaretl.record import quarantine as _quarantine
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
+from polaretl.workspace import find_root, get_pipeline
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
@@ -183,19 +186,15 @@ def lineage(
         return _lineage(conn, table, key)
 
 
-def _pipeline(pipeline: str | Pipeline, workspace: str | Path) -> Pipeline:
+def _pipeline(pipeline: str | Definition, workspace: str | Path) -> Definition:
     if not isinstance(pipeline, str):
         return pipeline
-    from polaretl.workspace import find_root, get_pipeline  # noqa: PLC0415
-
     return get_pipeline(find_root(workspace), pipeline)
 
 
-def _table(conn: Any, target: str | Pipeline, workspace: str | Path) -> str:
+def _table(conn: Any, target: str | Definition, workspace: str | Path) -> str:
     """A table name: `target` itself when such a table exists, else its pipeline's."""
     if isinstance(target, str):
-        from polaretl.load.ddl import qualified  # noqa: PLC0415
-
         row = conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (qualified(target).as_string(conn),)
         ).fetchone()

@@ -23,17 +23,15 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from polaretl.alerts.channels import Alert, Channel, Log, deliver
 from polaretl.alerts.rules import Rule, RunFacts
 from polaretl.alerts.settings import from_env
+from polaretl.core import Connection
+from polaretl.definition import Definition
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
 from polaretl.redact import redact_text
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 log = logging.getLogger("polaretl.alerts")
 
@@ -98,7 +96,7 @@ def channels_for(
 
 def evaluate_run(
     conn: Connection,
-    pipeline: Pipeline,
+    pipeline: Definition,
     run_id: int,
     *,
     environ: Mapping[str, str] | None = None,

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polaretl.alerts.channels import Channel
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
 
 DEFAULT_COOLDOWN = dt.timedelta(minutes=15)
 DEFAULT_HISTORY = 5

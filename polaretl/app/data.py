@@ -17,7 +17,7 @@ import polars as pl
 from psycopg import sql
 
 from polaretl import db
-from polaretl.load.base import Connection
+from polaretl.core import Connection
 from polaretl.record.schema import ensure_schema
 
 STAGES = ("extract", "validate", "transform", "load", "record")

@@ -22,8 +22,8 @@ from pathlib import Path
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
 from polaretl.record import quarantine, schema_versions
 
 ID = "_quarantine_id"

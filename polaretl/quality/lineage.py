@@ -22,9 +22,8 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import Connection, qualified
 from polaretl.errors import ConfigError, RecordError
-from polaretl.load.base import Connection
-from polaretl.load.ddl import qualified
 
 QUARANTINE_LABEL = "quarantine:"
 # the quarantine record a replayed row came from (the CASE keeps the cast from ever

@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from polaretl import db
-from polaretl.extract.base import SOURCE_COLUMN, Chunk
-from polaretl.load.base import Connection, LoadContext
+from polaretl.core import SOURCE_COLUMN, Chunk, Connection, LoadContext
+from polaretl.definition import Definition
 from polaretl.quality.corrections import ID, replay_input
 from polaretl.record import quarantine, repeats, runs
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.run.begin import (
+    load_context,
     prepare_stages,
     refused,
     release_advisory_lock,
@@ -49,9 +49,6 @@ from polaretl.run.begin import (
 from polaretl.run.finish import record_failure
 from polaretl.settings import current
 from polaretl.transform import apply
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 SUFFIX = ":replay"
 LABEL = "quarantine:"
@@ -68,7 +65,7 @@ def replay_name(pipeline: str) -> str:
 
 
 def replay(
-    pipeline: Pipeline,
+    pipeline: Definition,
     url: str,
     *,
     run_id: int | None = None,
@@ -119,7 +116,7 @@ def _refuse_if_live(control: Connection, pipeline: str) -> None:
 
 
 def _replay(
-    pipeline: Pipeline,
+    pipeline: Definition,
     control: Connection,
     url: str,
     rid: int,
@@ -133,7 +130,7 @@ def _replay(
     data: Connection | None = None
     try:
         data = db.connect(url, autocommit=True)
-        ctx = LoadContext(run_id=rid, pipeline=pipeline.name, nullable=pipeline.nullable)
+        ctx = load_context(pipeline, rid, url)
         prepare_stages(data, pipeline, ctx)
         todo = replay_input(data, pipeline.name, run_id=origin_run, ids=ids, corrected=corrected)
         metrics["needs_correction"], metrics["skipped"] = todo.needs_correction, todo.skipped
@@ -165,7 +162,7 @@ def _replay(
 
 
 def _replay_chunk(
-    pipeline: Pipeline,
+    pipeline: Definition,
     conn: Connection,
     ctx: LoadContext,
     part: pl.DataFrame,

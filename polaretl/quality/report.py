@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polaretl.load.base import Connection
+from polaretl.core import Connection
 from polaretl.record import schema_versions
 
 

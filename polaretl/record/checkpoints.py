@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
+from polaretl.core import Connection
 from polaretl.errors import CheckpointConflictError
-from polaretl.load.base import Connection
 
 
 @dataclass(frozen=True)

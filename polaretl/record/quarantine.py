@@ -20,8 +20,8 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
 
 STATUSES = ("pending", "replayed", "discarded")
 

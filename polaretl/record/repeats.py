@@ -8,8 +8,8 @@ keys are claimed in ``polaretl.run_keys``, in the batch's transaction.
 ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` claims them atomically: two slices
 committing the same key at once serialise on the primary key and only the first gets it.
 
-Under ``on_duplicate="last"`` nothing is written there: repeats are counted in memory
-(`Seen`), as a query per batch against the target cost a fifth of an upsert's time.
+Under ``on_duplicate="last"`` nothing is written there: the loader counts repeats in
+memory (`polaretl.load.repeats.Seen`).
 
 Either way the counts go to the run's metrics (``run_duplicates``: rows whose key an
 earlier batch of the run had loaded; ``duplicates_quarantined``: rows quarantined by the
@@ -24,8 +24,7 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
-from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
-from polaretl.load.base import Connection, LoadContext, LoadResult
+from polaretl.core import REJECT_SCHEMA, SOURCE_COLUMN, Chunk, Connection, LoadContext, LoadResult
 
 CHECK = "run_uniqueness"
 
@@ -43,11 +42,12 @@ def key_text(key: Sequence[str], alias: str = "s") -> sql.Composed:
     )
 
 
-def claim(conn: Connection, stage: str, key: Sequence[str], run_id: int, row: str) -> list[int]:
+def claim(conn: Connection, run_id: int, stage: str, key: Sequence[str], row: str) -> list[int]:
     """Claim the staged keys for `run_id`; delete the staged rows whose key the run had
     already claimed and return their `row` numbers (the refused repeats).
 
-    Runs inside the batch's transaction, once the batch is staged in table `stage`.
+    Runs inside the batch's transaction, once the batch is staged in table `stage`; the
+    loader calls it as its run's `LoadContext.claim_keys` (a `polaretl.core.KeyClaim`).
     """
     statement = sql.SQL(
         "WITH fresh AS (INSERT INTO polaretl.run_keys (run_id, key) "
@@ -57,54 +57,6 @@ def claim(conn: Connection, stage: str, key: Sequence[str], run_id: int, row: st
         "RETURNING s.{row}"
     ).format(key=key_text(key), stage=sql.Identifier(stage), row=sql.Identifier(row))
     return [int(r[0]) for r in conn.execute(statement, (run_id,)).fetchall()]
-
-
-class Seen:
-    """Hashes of the keys a loader has loaded in the current run, in this process, for
-    counting repeats under ``on_duplicate="last"`` at no database cost.
-
-    Exact under the local executor (one process runs every slice); under Celery,
-    repeats split across worker processes are loaded last-wins but not counted. The
-    keys of a batch count as loaded from the next batch on; the same batch loaded again
-    (a retry after its transaction rolled back) is not counted against itself.
-
-    Example:
-        >>> seen, a, b = Seen(), pl.DataFrame({"k": [1, 2]}), pl.DataFrame({"k": [2, 3]})
-        >>> seen.count(7, a, a), seen.count(7, a, a), seen.count(7, b, b)
-        (0, 0, 1)
-        >>> seen.remember(7, pl.DataFrame({"k": [4]}), pl.DataFrame({"k": [4]}))
-        >>> seen.count(7, a, pl.DataFrame({"k": [3, 4, 5]}))
-        2
-    """
-
-    def __init__(self) -> None:
-        self._reset(None)
-
-    def _reset(self, run_id: int | None) -> None:
-        self.run_id = run_id
-        self.done = pl.Series("h", [], dtype=pl.UInt64)
-        self.last: pl.Series | None = None
-        self.last_batch: object = None
-
-    def count(self, run_id: int, batch: object, keys: pl.DataFrame) -> int:
-        """How many rows of `keys` (one per distinct key) an earlier batch loaded."""
-        self._advance(run_id, batch)
-        hashes = keys.hash_rows()
-        found = int(hashes.is_in(self.done.implode()).sum()) if self.done.len() else 0
-        self.last, self.last_batch = hashes, batch  # holding `batch` keeps its id unique
-        return found
-
-    def remember(self, run_id: int, batch: object, keys: pl.DataFrame) -> None:
-        """Note `keys` as loaded by `batch` without counting: for a batch known to repeat
-        no earlier key (COPY into a table with that primary key succeeded)."""
-        self._advance(run_id, batch)
-        self.last, self.last_batch = keys.hash_rows(), batch
-
-    def _advance(self, run_id: int, batch: object) -> None:
-        if run_id != self.run_id:
-            self._reset(run_id)
-        elif self.last is not None and batch is not self.last_batch:
-            self.done = pl.concat([self.done, self.last], rechunk=False)
 
 
 def forget_finished(conn: Connection) -> None:
@@ -123,14 +75,14 @@ def absorb(
     Called in the batch's transaction right after the load; also adds the batch's
     repeat counts to the run's metrics.
     """
-    refused: pl.DataFrame | None = getattr(result, "refused", None)
+    refused = result.refused
     moved = refused.height if refused is not None else 0
-    repeats = int(getattr(result, "repeats", 0))
+    repeats = result.repeats
     if repeats or moved:
         add_metrics(conn, ctx.run_id, run_duplicates=repeats, duplicates_quarantined=moved)
     if refused is None or moved == 0:
         return quarantined, 0
-    key = list(getattr(result, "key", ()))
+    key = list(result.key)
     records = refused_records(chunk, refused, key)
     return (pl.concat([quarantined, records]) if quarantined.height else records), moved
 

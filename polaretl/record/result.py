@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from polaretl.core import Connection
 from polaretl.errors import RecordError
-from polaretl.load.base import Connection
 from polaretl.record import runs
 
 

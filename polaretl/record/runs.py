@@ -7,7 +7,7 @@ import os
 import socket
 from typing import Any
 
-from polaretl.load.base import Connection
+from polaretl.core import Connection
 
 # A run whose process died leaves status 'running'; the next run of the pipeline, which
 # holds the pipeline's lock, knows no live process can own such a run and fails it.

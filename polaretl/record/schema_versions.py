@@ -16,40 +16,43 @@ advisory lock per pipeline serialises them, so one change is recorded once.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import Any
 
 import polars as pl
 
-from polaretl.extract.base import Chunk
-from polaretl.load.base import Connection
+from polaretl.core import Chunk, Connection
 from polaretl.validate.drift import Drift, compare
 from polaretl.validate.infer import infer_types, overlap, sketch
 
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
-
 
 def observe(
-    conn: Connection, pipeline: Pipeline, run_id: int, chunk: Chunk, slice: str
+    conn: Connection,
+    pipeline: str,
+    run_id: int,
+    chunk: Chunk,
+    slice: str,
+    *,
+    required: Collection[str] = (),
 ) -> Drift | None:
     """Record the chunk's shape if it differs from the last version; return the drift
-    (None when the chunk has no columns to judge, e.g. an empty file)."""
+    (None when the chunk has no columns to judge, e.g. an empty file). `required`: the
+    columns the pipeline's contract names."""
     if not chunk.frame.columns:
         return None
     seen = infer_types(chunk.frame, chunk.null_values)
-    required = set(getattr(pipeline.validator, "columns", ()))
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"polaretl:schema:{pipeline.name}",),
+            (f"polaretl:schema:{pipeline}",),
         )
-        last = latest(conn, pipeline.name)
+        last = latest(conn, pipeline)
         previous = {c["name"]: c["type"] for c in last[1]} if last else None
         sketches = {c["name"]: c.get("sketch", []) for c in last[1]} if last else {}
         drift = compare(
             previous,
             seen,
-            required=required,
+            required=set(required),
             overlap=lambda old, new: overlap(chunk.frame, new, sketches.get(old, [])),
         )
         if last is not None and not drift.changed:
@@ -62,7 +65,7 @@ def observe(
             "INSERT INTO polaretl.schema_versions (pipeline, version, run_id, columns, added, "
             "removed, retyped, renamed, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                pipeline.name,
+                pipeline,
                 (last[0] if last else 0) + 1,
                 run_id,
                 json.dumps(columns),

@@ -11,17 +11,14 @@ than `stale_after` seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import psycopg
 
+from polaretl.core import Connection, LoadContext
+from polaretl.definition import Definition
 from polaretl.errors import RunLockedError
-from polaretl.load.base import Connection, LoadContext
-from polaretl.record import checkpoints, runs
+from polaretl.record import checkpoints, repeats, runs
 from polaretl.settings import current
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ def refused(pipeline: str) -> RunLockedError:
 
 def begin_run(
     control: Connection,
-    pipeline: Pipeline,
+    pipeline: Definition,
     *,
     executor: str,
     full_refresh: bool,
@@ -87,15 +84,30 @@ def begin_run(
     return Started(run_id, resuming)
 
 
-def prepare_stages(data: Connection, pipeline: Pipeline, ctx: LoadContext) -> None:
+def load_context(pipeline: Definition, run_id: int, url: str | None) -> LoadContext:
+    """The run's context for its stages in this process: the pipeline's policies, and the
+    run's key register for ``on_duplicate="quarantine"``."""
+    return LoadContext(
+        run_id=run_id,
+        pipeline=pipeline.name,
+        nullable=pipeline.nullable,
+        url=url,
+        on_duplicate=pipeline.on_duplicate,
+        claim_keys=repeats.claim,
+    )
+
+
+def prepare_stages(data: Connection, pipeline: Definition, ctx: LoadContext) -> None:
     """Once per process and run: create/check the target, let the validator load what it
-    needs. Idempotent, so every Celery slice task calls it too."""
+    needs, forget the keys finished runs claimed. Idempotent, so every Celery slice task
+    calls it too."""
     pipeline.loader.prepare(data, pipeline.output_schema(), ctx)
     pipeline.validator.begin_run(data, ctx)
+    repeats.forget_finished(data)
 
 
 def start_fresh_if_needed(
-    data: Connection, pipeline: Pipeline, ctx: LoadContext, *, full_refresh: bool, resuming: bool
+    data: Connection, pipeline: Definition, ctx: LoadContext, *, full_refresh: bool, resuming: bool
 ) -> None:
     """A full refresh (or a replace run that does not resume) forgets the checkpoints and
     lets the loader empty its target, in one transaction."""

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from polaretl import db
 from polaretl.errors import PolaretlError, RecordError, WaitTimeoutError
-from polaretl.load.base import LoadContext
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.redact import redact_text
-from polaretl.run import broker
+from polaretl.run import broker, celery_app
 from polaretl.run.begin import (
     begin_run,
+    load_context,
     prepare_stages,
     record_slices,
     refused,
@@ -24,6 +24,7 @@ from polaretl.run.begin import (
     try_advisory_lock,
 )
 from polaretl.run.finish import finish
+from polaretl.workspace import get_pipeline
 
 
 def submit(
@@ -43,13 +44,10 @@ def submit(
     Raises:
         RunLockedError: another run of the pipeline is in progress.
     """
-    from polaretl.run import celery_app as executor
-    from polaretl.workspace import get_pipeline
-
     root = Path(project).resolve()
     pipe = get_pipeline(root, name)
     url = db.resolve_url(database_url, root)
-    app = executor.ensure_configured(root, redis_url)
+    app = celery_app.ensure_configured(root, redis_url)
     broker.check(app.conf.broker_url)
     with db.connect(url, autocommit=True) as control:
         ensure_schema(control)
@@ -61,7 +59,7 @@ def submit(
             release_advisory_lock(control, pipe.name)
         run_id = started.run_id
         try:
-            ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
+            ctx = load_context(pipe, run_id, url)
             prepare_stages(control, pipe, ctx)
             start_fresh_if_needed(
                 control, pipe, ctx, full_refresh=full_refresh, resuming=started.resuming
@@ -70,7 +68,7 @@ def submit(
                 slices = pipe.extractor.slices()
             record_slices(control, run_id, slices)
             if slices:
-                executor.dispatch(pipe, run_id, slices)
+                celery_app.send(pipe, run_id, slices)
             else:
                 finish(control, pipe, run_id, status="succeeded", timings={}, metrics={})
         except Exception as exc:

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import logging
 import traceback as tb
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
 from polaretl.alerts.evaluate import evaluate_run
+from polaretl.core import Connection
+from polaretl.definition import Definition
 from polaretl.errors import PolaretlError, RunFailedError
-from polaretl.load.base import Connection
 from polaretl.record import runs
 from polaretl.redact import redact_text
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 log = logging.getLogger("polaretl.run")
 
 
 def finish(
     conn: Connection,
-    pipeline: Pipeline,
+    pipeline: Definition,
     run_id: int,
     *,
     status: str,
@@ -52,7 +50,7 @@ def finish(
     after_run(conn, pipeline, run_id)
 
 
-def after_run(conn: Connection, pipeline: Pipeline, run_id: int) -> None:
+def after_run(conn: Connection, pipeline: Definition, run_id: int) -> None:
     """Hooks evaluated once a run is recorded: the pipeline's alert rules.
 
     Never raises (but for KeyboardInterrupt and SystemExit, so Ctrl-C still stops the
@@ -81,7 +79,7 @@ def describe(exc: BaseException) -> str:
 
 def record_failure(
     conn: Connection,
-    pipeline: Pipeline,
+    pipeline: Definition,
     run_id: int,
     exc: BaseException,
     *,

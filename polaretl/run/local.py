@@ -14,17 +14,18 @@ unless another run took the pipeline over meanwhile, which fails this one.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import psycopg
 
+from polaretl.core import Connection
 from polaretl.db import Link
+from polaretl.definition import Definition
 from polaretl.errors import PolaretlError
-from polaretl.load.base import Connection, LoadContext
 from polaretl.record.result import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.run.begin import (
     begin_run,
+    load_context,
     prepare_stages,
     record_slices,
     refused,
@@ -35,12 +36,9 @@ from polaretl.run.begin import (
 from polaretl.run.finish import finish, record_failure
 from polaretl.run.slice import Progress, execute_slice, run_totals
 
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
-
 
 def execute(
-    pipeline: Pipeline,
+    pipeline: Definition,
     url: str,
     *,
     full_refresh: bool = False,
@@ -70,7 +68,7 @@ def execute(
 
 
 def _run(
-    pipeline: Pipeline,
+    pipeline: Definition,
     control: Link,
     url: str,
     run_id: int,
@@ -82,7 +80,7 @@ def _run(
     data: Link | None = None
     try:
         data = Link(url)
-        ctx = LoadContext(run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable)
+        ctx = load_context(pipeline, run_id, url)
         prepare_stages(data.conn, pipeline, ctx)
         start_fresh_if_needed(
             data.conn, pipeline, ctx, full_refresh=full_refresh, resuming=resuming
@@ -90,7 +88,7 @@ def _run(
         slices = pipeline.extractor.slices()
         record_slices(data.conn, run_id, slices)
         for name in slices:
-            execute_slice(pipeline, data, run_id=run_id, slice=name, progress=progress)
+            execute_slice(pipeline, data, ctx, slice=name, progress=progress)
         conn = control.ensure()
         timings, metrics = run_totals(conn, run_id)
         timings["total"] = time.perf_counter() - started

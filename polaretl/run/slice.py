@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import psycopg
@@ -27,18 +27,14 @@ from tenacity import (
     wait_exponential,
 )
 
+from polaretl.core import Chunk, Connection, LoadContext, Split
 from polaretl.db import Link
+from polaretl.definition import Definition
 from polaretl.errors import CheckpointConflictError, TransientLoadError, is_transient
-from polaretl.extract.base import Chunk
-from polaretl.load.base import Connection, LoadContext
 from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
 from polaretl.redact import redact_text
 from polaretl.run.prefetch import prefetch
 from polaretl.transform import apply
-from polaretl.validate.base import Split
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -82,19 +78,17 @@ class _Prepared:
 
 
 def run_slice(
-    pipeline: Pipeline,
+    pipeline: Definition,
     link: Link,
+    ctx: LoadContext,
     *,
-    run_id: int,
     slice: str,
     state: checkpoints.Position,
     progress: Progress | None = None,
 ) -> SliceStats:
-    """Run one slice of a run from `state` to its end; return its counts and timings."""
+    """Run one slice of run `ctx.run_id` from `state` to its end; return its counts and
+    timings."""
     stats = SliceStats()
-    ctx = LoadContext(
-        run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable, url=link.url
-    )
     seq = state.seq
 
     def prepared() -> Iterator[_Prepared]:
@@ -138,7 +132,7 @@ def run_slice(
 
 
 def _commit_batch(
-    pipeline: Pipeline,
+    pipeline: Definition,
     link: Link,
     ctx: LoadContext,
     slice: str,
@@ -167,7 +161,7 @@ def _commit_batch(
 
 
 def _write_batch(
-    pipeline: Pipeline,
+    pipeline: Definition,
     conn: Connection,
     ctx: LoadContext,
     slice: str,
@@ -180,7 +174,14 @@ def _write_batch(
         # Data-quality hook: the slice's first batch records a change in the source's
         # shape (columns, inferred types) in polaretl.schema_versions, committed with it.
         if stats.batches == 0:
-            schema_versions.observe(conn, pipeline, ctx.run_id, item.chunk, slice)
+            schema_versions.observe(
+                conn,
+                pipeline.name,
+                ctx.run_id,
+                item.chunk,
+                slice,
+                required=getattr(pipeline.validator, "columns", ()),
+            )
         result = pipeline.loader.load(conn, item.frame, ctx)
         t1 = time.perf_counter()
         # Data-quality hook: rows the loader refused as repeats of keys this run already
@@ -231,16 +232,17 @@ class SliceOutcome:
 
 
 def execute_slice(
-    pipeline: Pipeline,
+    pipeline: Definition,
     link: Link,
+    ctx: LoadContext,
     *,
-    run_id: int,
     slice: str,
     progress: Progress | None = None,
     max_attempts: int | None = None,
 ) -> SliceOutcome:
     """One attempt at one slice, recorded in ``polaretl.slices``; the same code for both
     executors. Raises what `run_slice` raises, after recording it."""
+    run_id = ctx.run_id
     row = link.conn.execute(
         "INSERT INTO polaretl.slices AS s (run_id, slice, status, attempts, started_at, "
         "heartbeat_at, worker) VALUES (%s, %s, 'running', 1, now(), now(), %s) "
@@ -263,9 +265,7 @@ def execute_slice(
     state = checkpoints.latest(conn, pipeline.name, slice)
     stats = SliceStats()
     try:
-        stats = run_slice(
-            pipeline, link, run_id=run_id, slice=slice, state=state, progress=progress
-        )
+        stats = run_slice(pipeline, link, ctx, slice=slice, state=state, progress=progress)
     except CheckpointConflictError as exc:
         return SliceOutcome(slice, "duplicate", str(exc))
     except BaseException as exc:

@@ -130,7 +130,7 @@ def _install_kill_point() -> None:
         load = pe.PostgresLoader.load
 
         def merge_then_die(self, conn, frame, ctx):  # type: ignore[no-untyped-def]
-            self._copy_first = False  # as if the target had rows: staging + merge
+            ctx.state.copy_first = False  # as if the target had rows: staging + merge
             result = load(self, conn, frame, ctx)
             maybe_die()
             return result

@@ -1,0 +1,151 @@
+"""The tasks of the Celery executor: a slice of a run, the run's finalize step, and the
+start of a run (Celery Beat's entry point). `polaretl.run.celery_app.send` sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import Any
+
+from polaretl import db
+from polaretl.core import LoadContext
+from polaretl.db import Link
+from polaretl.definition import Definition
+from polaretl.errors import PolaretlError, RunLockedError
+from polaretl.record import runs
+from polaretl.redact import redact_text
+from polaretl.run.begin import load_context, prepare_stages
+from polaretl.run.celery_app import app, project_root
+from polaretl.run.dispatch import submit
+from polaretl.run.finish import finish
+from polaretl.run.progress import RedisProgress
+from polaretl.run.slice import execute_slice, run_totals
+from polaretl.settings import current
+from polaretl.workspace import get_pipeline
+
+log = logging.getLogger("polaretl.celery")
+
+
+@cache
+def _pipeline(name: str) -> Definition:
+    return get_pipeline(project_root(), name)
+
+
+#: The stages' context of the latest run of each pipeline in this worker process: slices
+#: of one run that this process executes share it (keys counted under on_duplicate="last").
+_contexts: dict[str, LoadContext] = {}
+
+
+def _context(pipe: Definition, run_id: int, url: str) -> LoadContext:
+    ctx = _contexts.get(pipe.name)
+    if ctx is None or ctx.run_id != run_id:
+        ctx = _contexts[pipe.name] = load_context(pipe, run_id, url)
+    return ctx
+
+
+def _database_url() -> str:
+    return db.resolve_url(None, project_root())
+
+
+@app.task(name="polaretl.slice", bind=True)
+def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, Any]:
+    """Run one slice of a run; never raises, so the chord always reaches finalize.
+
+    One copy of a slice runs at a time: a task delivered again while its first copy still
+    runs (past the visibility timeout, or a duplicated message) waits for that copy on a
+    session lock, then finds the slice done. Without it the second copy stopped at its
+    first checkpoint conflict and its chain went on, so the run could be finalized (as
+    failed, "did not finish") while the first copy was still loading. The lock goes with
+    the session, so a copy whose worker died frees it at once; and only copies that got
+    it count as attempts, so a slow slice delivered again is not taken for one that kills
+    its worker.
+    """
+    try:
+        pipe = _pipeline(pipeline)
+        url = _database_url()
+        link = Link(url)
+        try:
+            lock = ("polaretl:slice:" + pipe.name + ":" + slice,)
+            link.conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", lock)
+            done = link.conn.execute(
+                "SELECT 1 FROM polaretl.slices WHERE run_id = %s AND slice = %s "
+                "AND status = 'succeeded'",
+                (run_id, slice),
+            ).fetchone()
+            if done:  # another copy of this task finished the slice while this one waited
+                return {"slice": slice, "status": "succeeded", "error": None}
+            ctx = _context(pipe, run_id, url)
+            prepare_stages(link.conn, pipe, ctx)
+            progress = RedisProgress(app.conf.broker_url, run_id, slice)
+            outcome = execute_slice(
+                pipe,
+                link,
+                ctx,
+                slice=slice,
+                progress=progress,
+                max_attempts=current().max_attempts,
+            )
+            link.conn.execute(
+                "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
+            )
+        finally:
+            link.close()  # and the lock with the session
+        return outcome.to_dict()
+    except Exception as exc:  # recorded in polaretl.slices by execute_slice, reported here
+        log.exception("slice %s of run %s failed", slice, run_id)
+        return {"slice": slice, "status": "failed", "error": redact_text(str(exc))}
+
+
+@app.task(name="polaretl.finalize")
+def finalize_task(_results: Any, pipeline: str, run_id: int) -> dict[str, Any]:
+    """Total the slices, mark the run succeeded or failed, evaluate alerts."""
+    pipe = _pipeline(pipeline)
+    with db.connect(_database_url(), autocommit=True) as conn:
+        return finalize(conn, pipe, run_id)
+
+
+def finalize(conn: Any, pipe: Definition, run_id: int) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT slice, status, error FROM polaretl.slices WHERE run_id = %s ORDER BY slice",
+        (run_id,),
+    ).fetchall()
+    failed = [(s, e) for s, status, e in rows if status != "succeeded"]
+    timings, metrics = run_totals(conn, run_id)
+    started = runs.get_run(conn, run_id)
+    if started and started["started_at"] is not None:
+        total = conn.execute("SELECT extract(epoch FROM now() - %s)", (started["started_at"],))
+        timings["total"] = float(total.fetchone()[0])
+    error = None
+    if failed:
+        error = "; ".join(f"slice {s}: {e or 'did not finish'}" for s, e in failed[:5])
+        error = f"{len(failed)} of {len(rows)} slices failed — {error}"
+    finish(
+        conn,
+        pipe,
+        run_id,
+        status="failed" if failed else "succeeded",
+        timings=timings,
+        metrics=metrics,
+        error=error,
+    )
+    return {"run_id": run_id, "status": "failed" if failed else "succeeded"}
+
+
+@app.task(name="polaretl.start")
+def start_task(pipeline: str, full_refresh: bool = False) -> dict[str, Any]:
+    """Start a run from a worker (Celery Beat's entry point); a run already in progress
+    makes this one ``skipped``, recorded with the reason."""
+    try:
+        run_id = submit(pipeline, project=project_root(), full_refresh=full_refresh)
+    except RunLockedError as exc:
+        with db.connect(_database_url(), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO polaretl.runs (pipeline, status, executor, finished_at, error) "
+                "VALUES (%s, 'skipped', 'celery', now(), %s)",
+                (pipeline, str(exc)),
+            )
+        return {"status": "skipped", "error": str(exc)}
+    except PolaretlError as exc:
+        return {"status": "failed", "error": redact_text(str(exc))}
+    return {"status": "submitted", "run_id": run_id}
