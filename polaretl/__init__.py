@@ -76,7 +76,7 @@ from polaretl.extract import (
 from polaretl.load.base import Loader
 from polaretl.load.postgres import Mode, PostgresLoader
 from polaretl.pipeline import Pipeline
-from polaretl.record.result import RunResult
+from polaretl.record.runs import RunResult
 from polaretl.transform import Transformer
 from polaretl.validate.base import Split, Validator
 from polaretl.validate.contract import ContractValidator

@@ -14,17 +14,14 @@ from polaretl.core import qualified
 from polaretl.definition import Definition
 from polaretl.errors import ConfigError
 from polaretl.record import quarantine as _quarantine
-from polaretl.record.result import RunResult
+from polaretl.record import runs as run_records
+from polaretl.record.quarantine import QuarantineStatus
+from polaretl.record.runs import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.workspace import find_root, get_pipeline
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
-
-_RUN_COLUMNS = (
-    "run_id, pipeline, status, executor, started_at, finished_at, processed, valid, "
-    "rejected, loaded, batches, error, timings::text AS timings"
-)
 
 
 def runs(
@@ -38,21 +35,13 @@ def runs(
     url = db.resolve_url(database_url, workspace)
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
-        where = "WHERE pipeline = %s" if pipeline else ""
-        params: list[object] = [pipeline] if pipeline else []
-        cur = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM polaretl.runs {where} ORDER BY run_id DESC LIMIT %s",
-            [*params, limit],
-        )
-        names = [d.name for d in cur.description or []]
-        rows = cur.fetchall()
-    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        return run_records.history(conn, pipeline or None, limit=limit)
 
 
 def quarantine(
     pipeline: str | None = None,
     *,
-    status: str | None = "pending",
+    status: str | None = QuarantineStatus.PENDING,
     run_id: int | None = None,
     column: str | None = None,
     check: str | None = None,

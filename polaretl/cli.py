@@ -20,7 +20,9 @@ from polaretl.cli_common import common as _common
 from polaretl.cli_common import console, out
 from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError, WaitTimeoutError
-from polaretl.record.result import RunResult
+from polaretl.record import quarantine as quarantine_records
+from polaretl.record import runs as run_records
+from polaretl.record.runs import RunResult, RunStatus
 from polaretl.record.schema import ensure_schema
 from polaretl.settings import current
 from polaretl.workspace import get_pipeline, load_errors, load_pipelines
@@ -77,7 +79,11 @@ def run(
         if as_json:
             out.print_json(
                 json.dumps(
-                    {"status": "failed", "run_id": exc.attrs().get("run_id"), "error": str(exc)}
+                    {
+                        "status": RunStatus.FAILED,
+                        "run_id": exc.attrs().get("run_id"),
+                        "error": str(exc),
+                    }
                 )
             )
         else:
@@ -148,7 +154,7 @@ def _run_on_celery(
     )
     if no_wait:
         if quiet:
-            out.print_json(json.dumps({"run_id": run_id, "status": "running"}))
+            out.print_json(json.dumps({"run_id": run_id, "status": RunStatus.RUNNING}))
         else:
             out.print(f"submitted run {run_id}; follow it with: polaretl show {run_id}")
         return None
@@ -311,11 +317,7 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
         if pipelines:
             with db.connect(settings.url(), autocommit=True) as conn:
                 ensure_schema(conn)
-                rows = conn.execute(
-                    "SELECT DISTINCT ON (pipeline) pipeline, run_id, status, finished_at "
-                    "FROM polaretl.runs ORDER BY pipeline, run_id DESC"
-                ).fetchall()
-                last = {str(r[0]): tuple(r[1:]) for r in rows}
+                last = dict(run_records.last_of_each(conn))
     except PolaretlError as exc:
         _fail(exc)
         return
@@ -399,12 +401,7 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
         with db.connect(settings.url(), autocommit=True) as conn:
             ensure_schema(conn)
             result = RunResult.fetch(conn, run_id)
-            reasons = conn.execute(
-                "SELECT e->>'column' AS col, e->>'check' AS chk, count(*) FROM "
-                "polaretl.quarantine q, jsonb_array_elements(q.errors) e WHERE q.run_id = %s "
-                "GROUP BY 1, 2 ORDER BY 3 DESC",
-                (run_id,),
-            ).fetchall()
+            reasons = quarantine_records.reasons_of_run(conn, run_id)
             from polaretl.quality.report import lines as quality_lines
             from polaretl.quality.report import run_quality
 
@@ -440,7 +437,12 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
 
 
 def _status(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(status, "white")
+    colours: dict[str, str] = {
+        RunStatus.SUCCEEDED: "green",
+        RunStatus.FAILED: "red",
+        RunStatus.RUNNING: "yellow",
+    }
+    colour = colours.get(status, "white")
     return f"[{colour}]{status}[/]"
 
 

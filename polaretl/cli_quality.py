@@ -20,6 +20,7 @@ from polaretl.cli_common import common as _common
 from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record import quarantine as records
+from polaretl.record.quarantine import QuarantineStatus
 from polaretl.record.schema import ensure_schema
 
 console = Console(stderr=True)
@@ -40,8 +41,8 @@ def _filters(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--check", default=None, help="Only records failing CHECK.")(fn)
     return click.option(
         "--status",
-        type=click.Choice(["pending", "replayed", "discarded", "all"]),
-        default="pending",
+        type=click.Choice([*map(str, QuarantineStatus), "all"]),
+        default=str(QuarantineStatus.PENDING),
         show_default=True,
     )(fn)
 

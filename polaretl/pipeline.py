@@ -11,7 +11,7 @@ from pathlib import Path
 
 from polaretl import db
 from polaretl.definition import Definition
-from polaretl.record.result import RunResult
+from polaretl.record.runs import RunResult
 from polaretl.run.local import execute
 from polaretl.run.slice import Progress
 

@@ -25,6 +25,7 @@ import polars as pl
 from polaretl import api, db
 from polaretl.app import data
 from polaretl.errors import ConfigError
+from polaretl.record.quarantine import QuarantineStatus
 
 LOCAL = "local"
 CELERY = "celery"
@@ -57,11 +58,6 @@ def can_discard() -> bool:
     return callable(getattr(api, "discard", None))
 
 
-def _last_run_id(url: str) -> int:
-    frame = data.query(url, "SELECT coalesce(max(run_id), 0) AS last FROM polaretl.runs")
-    return int(frame["last"][0])
-
-
 def run_now(pipeline: str, *, project: str | Path, database_url: str, executor: str) -> Launch:
     """Start a run of `pipeline` and return at once.
 
@@ -77,7 +73,7 @@ def run_now(pipeline: str, *, project: str | Path, database_url: str, executor: 
         return Launch(pipeline, CELERY, run_id=int(run_id))
     if executor != LOCAL:
         raise ConfigError(f"Unknown executor {executor!r}: use {LOCAL!r} or {CELERY!r}.")
-    after = _last_run_id(database_url)
+    after = data.latest_run_id(database_url)
     logs = root / db.STATE_DIR / "app-runs"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -103,13 +99,15 @@ def find_run(url: str, launch: Launch) -> int | None:
     """The run id of a launched run, once its row is in ``polaretl.runs``."""
     if launch.run_id is not None:
         return launch.run_id
-    frame = data.query(
+    if launch.pid is None:
+        return None
+    return data.run_started_by(
         url,
-        "SELECT run_id FROM polaretl.runs WHERE pipeline = %s AND pid = %s AND host = %s "
-        "AND run_id > %s ORDER BY run_id DESC LIMIT 1",
-        [launch.pipeline, launch.pid, socket.gethostname(), launch.after_run_id],
+        launch.pipeline,
+        host=socket.gethostname(),
+        pid=launch.pid,
+        after=launch.after_run_id,
     )
-    return int(frame["run_id"][0]) if frame.height else None
 
 
 def is_alive(pid: int) -> bool:
@@ -161,7 +159,7 @@ def editable(
     return api.quarantine(
         pipeline,
         fields=True,
-        status="pending",
+        status=QuarantineStatus.PENDING,
         column=column,
         check=check,
         database_url=database_url,

@@ -11,6 +11,7 @@ import streamlit as st
 
 from polaretl.app import actions, data, ui
 from polaretl.errors import PolaretlError
+from polaretl.record.quarantine import QuarantineStatus
 
 _ANY = "any status"
 _FLASH = "polaretl_quarantine_flash"
@@ -31,7 +32,7 @@ def render() -> None:
     with left:
         pipeline = ui.pipeline_choice(settings.url, key="q_pipeline")
     with right:
-        choice = st.selectbox("Status", ["pending", "replayed", "discarded", _ANY], key="q_status")
+        choice = st.selectbox("Status", [*map(str, QuarantineStatus), _ANY], key="q_status")
         status = None if choice == _ANY else str(choice)
 
     reasons = data.quarantine_reasons(settings.url, pipeline=pipeline, status=status)
@@ -89,7 +90,7 @@ def _act(
             "this installation does not have; this page is read-only."
         )
         return
-    if pipeline is None or status != "pending":
+    if pipeline is None or status != QuarantineStatus.PENDING:
         st.caption("Choose one pipeline and status *pending* to replay or discard records.")
         return
     url, project = settings.url, settings.project

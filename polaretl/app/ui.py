@@ -15,10 +15,16 @@ import streamlit as st
 from polaretl import db
 from polaretl.app import data
 from polaretl.errors import PolaretlError
+from polaretl.record.runs import RunStatus
 from polaretl.redact import redact_url
 from polaretl.settings import current
 
-STATUS_COLOURS = {"succeeded": "green", "failed": "red", "running": "orange", "skipped": "gray"}
+STATUS_COLOURS: dict[str, str] = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.RUNNING: "orange",
+    RunStatus.SKIPPED: "gray",
+}
 WINDOWS: dict[str, dt.timedelta | None] = {
     "last 24 hours": dt.timedelta(days=1),
     "last 7 days": dt.timedelta(days=7),

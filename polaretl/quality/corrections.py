@@ -20,24 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from psycopg import sql
 
 from polaretl.core import Connection
 from polaretl.errors import ConfigError
 from polaretl.record import quarantine, schema_versions
+from polaretl.record.quarantine import QuarantineStatus
 
 ID = "_quarantine_id"
 RAW = "_quarantine_raw"
 META = (ID, RAW, "_quarantine_errors", "_quarantine_source", "_quarantine_run_id")
 FORMATS = ("csv", "parquet")
-_VALUE = "coalesce(q.corrected, q.raw)"
 
 
 def export_frame(
     conn: Connection,
     pipeline: str,
     *,
-    status: str | None = "pending",
+    status: str | None = QuarantineStatus.PENDING,
     run_id: int | None = None,
     column: str | None = None,
     check: str | None = None,
@@ -47,25 +46,14 @@ def export_frame(
     clause, params = quarantine.where(
         pipeline, status=status, run_id=run_id, column=column, check=check, ids=ids
     )
-    cur = conn.execute(
-        sql.SQL(
-            "SELECT q.id, CASE WHEN jsonb_typeof({v}) = 'object' THEN NULL ELSE {v} #>> '{{}}' "
-            "END, q.errors::text, q.source, q.run_id FROM polaretl.quarantine q WHERE {w} "
-            "ORDER BY q.id"
-        ).format(v=sql.SQL(_VALUE), w=clause),
-        params,
+    meta = (
+        quarantine.as_exported(conn, clause, params)
+        .rename(dict(zip(["id", "raw", "errors", "source", "run_id"], META, strict=True)))
+        .cast(
+            {ID: pl.Int64, RAW: pl.String, **{m: pl.String for m in META[2:4]}, META[4]: pl.Int64}
+        )
     )
-    meta = pl.DataFrame(
-        cur.fetchall(),
-        schema={
-            ID: pl.Int64,
-            RAW: pl.String,
-            **{m: pl.String for m in META[2:4]},
-            META[4]: pl.Int64,
-        },
-        orient="row",
-    )
-    wide = _fields(conn, clause, params)
+    wide = quarantine.fields(conn, clause, params, id_column=ID)
     order = [c["name"] for c in (schema_versions.latest(conn, pipeline) or (0, []))[1]]
     names = [n for n in order if n not in META] + [
         n for n in wide.columns if n != ID and n not in order
@@ -133,19 +121,12 @@ def replay_input(
     never parsed and has no correction cannot run and is counted in `needs_correction`).
     """
     clause, params = quarantine.where(pipeline, run_id=run_id, ids=ids)
-    pending = pl.DataFrame(
-        conn.execute(
-            sql.SQL(
-                "SELECT q.id, jsonb_typeof({v}) = 'object' FROM polaretl.quarantine q WHERE {w}"
-            ).format(v=sql.SQL(_VALUE), w=clause),
-            params,
-        ).fetchall(),
-        schema={ID: pl.Int64, "parsed": pl.Boolean},
-        orient="row",
-    )
+    pending = quarantine.parsed(conn, clause, params).rename({"id": ID})
     if corrected is None:
         runnable = pending.filter("parsed")
-        records = _fields(conn, *quarantine.where(ids=runnable[ID].to_list()))
+        records = quarantine.fields(
+            conn, *quarantine.where(ids=runnable[ID].to_list()), id_column=ID
+        )
         empty = pl.DataFrame(schema={"id": pl.Int64, "corrected": pl.String})
         return ReplayInput(records, empty, pending.height - runnable.height, 0)
     fields = [c for c in corrected.columns if c not in META]
@@ -166,19 +147,3 @@ def replay_input(
         (pl.struct(fields).struct.json_encode() if fields else pl.lit("{}")).alias("corrected"),
     )
     return ReplayInput(records, store, needs.height, edited.height - records.height)
-
-
-def _fields(conn: Connection, clause: sql.Composable, params: list[object]) -> pl.DataFrame:
-    """``_quarantine_id`` and one text column per raw field of the selected records."""
-    query = sql.SQL(
-        "COPY (SELECT q.id, kv.key, kv.value FROM polaretl.quarantine q "
-        "CROSS JOIN LATERAL jsonb_each_text({v}) kv "
-        "WHERE jsonb_typeof({v}) = 'object' AND {w} ORDER BY q.id) TO STDOUT (FORMAT csv)"
-    ).format(v=sql.SQL(_VALUE), w=clause)
-    with conn.cursor() as cur, cur.copy(query, params) as copy:
-        data = b"".join(bytes(block) for block in copy)
-    schema = {ID: pl.Int64, "key": pl.String, "value": pl.String}
-    if not data:
-        return pl.DataFrame(schema={ID: pl.Int64})
-    long = pl.read_csv(data, has_header=False, new_columns=list(schema), schema=schema)
-    return long.pivot(on="key", index=ID, values="value", aggregate_function="first")

@@ -36,9 +36,10 @@ from polaretl import db
 from polaretl.core import SOURCE_COLUMN, Chunk, Connection, LoadContext
 from polaretl.definition import Definition
 from polaretl.quality.corrections import ID, replay_input
-from polaretl.record import quarantine, repeats, runs
-from polaretl.record.result import RunResult
+from polaretl.record import quarantine, runs
+from polaretl.record.runs import RunResult, RunStatus
 from polaretl.record.schema import ensure_schema
+from polaretl.run import batch
 from polaretl.run.begin import (
     load_context,
     prepare_stages,
@@ -89,12 +90,8 @@ def replay(
             _refuse_if_live(control, pipeline.name)
             name = replay_name(pipeline.name)
             # a replay holds the advisory lock for its whole life: a `running` one is dead
-            control.execute(
-                "UPDATE polaretl.runs SET status = 'failed', finished_at = now(), error = %s "
-                "WHERE pipeline = %s AND status = 'running'",
-                (runs.STALE_ERROR, name),
-            )
-            rid = runs.start_run(control, name, executor="replay", full_refresh=False)
+            runs.fail_stale(control, name, stale_after=current().stale_after)
+            rid = runs.start(control, name, executor="replay", full_refresh=False)
             return _replay(pipeline, control, url, rid, run_id, ids, corrected)
         finally:
             if not control.closed:
@@ -106,12 +103,7 @@ def replay(
 def _refuse_if_live(control: Connection, pipeline: str) -> None:
     """A Celery run holds the pipeline through its `running` row, not the advisory lock
     (a local one holds the advisory lock while it lives: a `running` local row is dead)."""
-    row = control.execute(
-        "SELECT run_id FROM polaretl.runs WHERE pipeline = %s AND status = 'running' "
-        "AND executor <> 'local' AND heartbeat_at >= now() - make_interval(secs => %s)",
-        (pipeline, current().stale_after),
-    ).fetchone()
-    if row is not None:
+    if runs.live_on_workers(control, pipeline, stale_after=current().stale_after):
         raise refused(pipeline)
 
 
@@ -142,7 +134,7 @@ def _replay(
             metrics["replayed"] += done
             metrics["still_pending"] += pending
         timings["total"] = time.perf_counter() - started
-        runs.finish_run(control, rid, status="succeeded", timings=timings, metrics=metrics)
+        runs.finish(control, rid, status=RunStatus.SUCCEEDED, timings=timings, metrics=metrics)
     except BaseException as exc:
         timings["total"] = time.perf_counter() - started
         raise record_failure(
@@ -184,7 +176,7 @@ def _replay_chunk(
     t2 = time.perf_counter()
     with conn.transaction():
         result = pipeline.loader.load(conn, frame, ctx)
-        bad, moved = repeats.absorb(conn, ctx, chunk, split.quarantined, result)
+        bad, moved = batch.absorb(conn, ctx, chunk, split.quarantined, result)
         failed = bad.select(_id(pl.col("source")).alias("id"), "errors")
         valid = split.valid.select(_id(pl.col(SOURCE_COLUMN)).alias("id"))
         loaded = valid.join(failed, on="id", how="anti")["id"].to_list()

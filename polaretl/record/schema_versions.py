@@ -20,8 +20,11 @@ from collections.abc import Collection
 from typing import Any
 
 import polars as pl
+from psycopg import sql
 
 from polaretl.core import Chunk, Connection
+from polaretl.record.rows import frame as _rows
+from polaretl.record.rows import where as _filters
 from polaretl.validate.drift import Drift, compare
 from polaretl.validate.infer import infer_types, overlap, sketch
 
@@ -122,6 +125,32 @@ def history(
         **{n: pl.String for n in ("columns", "added", "removed", "retyped", "renamed")},
     }
     return pl.DataFrame(cur.fetchall(), schema=names, orient="row").cast(schema)  # type: ignore[arg-type]
+
+
+def changes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """The versions run `run_id` recorded, but a first one (a baseline, not a change):
+    ``version``, ``added``, ``removed``, ``retyped``, ``renamed``."""
+    cur = conn.execute(
+        "SELECT version, added, removed, retyped, renamed FROM polaretl.schema_versions "
+        "WHERE run_id = %s AND version > 1 ORDER BY version",
+        (run_id,),
+    )
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def listing(
+    conn: Connection, *, pipeline: str | None = None, run_id: int | None = None
+) -> pl.DataFrame:
+    """Recorded versions, newest first (JSON columns as text), for the ops app."""
+    clause, params = _filters(pipeline=pipeline, run_id=run_id)
+    statement = sql.SQL(
+        "SELECT id, pipeline, version, run_id, detected_at, columns::text AS columns,"
+        " added::text AS added, removed::text AS removed, retyped::text AS retyped,"
+        " renamed::text AS renamed FROM polaretl.schema_versions {}"
+        " ORDER BY pipeline, version DESC"
+    ).format(clause)
+    return _rows(conn, statement, params, empty_as_text=True)
 
 
 def describe(row: dict[str, Any]) -> str:

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
-
 from polaretl.core import Connection, LoadContext
 from polaretl.definition import Definition
-from polaretl.errors import RunLockedError
-from polaretl.record import checkpoints, repeats, runs
+from polaretl.record import checkpoints, run_keys, runs, slices
 from polaretl.settings import current
 
 
@@ -27,30 +24,9 @@ class Started:
     resuming: bool
 
 
-def lock_key(pipeline: str) -> str:
-    return f"polaretl:run:{pipeline}"
-
-
-def try_advisory_lock(conn: Connection, pipeline: str) -> bool:
-    row = conn.execute(
-        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (lock_key(pipeline),)
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def release_advisory_lock(conn: Connection, pipeline: str) -> None:
-    try:
-        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (lock_key(pipeline),))
-    except psycopg.Error:
-        pass  # the lock goes with the session anyway
-
-
-def refused(pipeline: str) -> RunLockedError:
-    return RunLockedError(
-        f"Pipeline {pipeline!r} is already running (another run holds its lock). Wait for it "
-        f"to finish, or see `polaretl runs {pipeline}`.",
-        pipeline=pipeline,
-    )
+try_advisory_lock = runs.try_lock
+release_advisory_lock = runs.unlock
+refused = runs.refused
 
 
 def begin_run(
@@ -64,23 +40,13 @@ def begin_run(
     """Fail stale runs and insert this run as ``running``; the caller holds the pipeline's
     advisory lock. Raises `RunLockedError` when a live run exists. A Celery run counts as
     dead after `stale_after` seconds without a heartbeat (``POLARETL_STALE_AFTER``)."""
-    control.execute(
-        "UPDATE polaretl.runs SET status = 'failed', finished_at = now(), error = %s "
-        "WHERE pipeline = %s AND status = 'running' AND (executor = 'local' "
-        "OR heartbeat_at < now() - make_interval(secs => %s))",
-        (
-            runs.STALE_ERROR,
-            pipeline.name,
-            current().stale_after if stale_after is None else stale_after,
-        ),
+    runs.fail_stale(
+        control,
+        pipeline.name,
+        stale_after=current().stale_after if stale_after is None else stale_after,
     )
-    resuming = not full_refresh and runs.last_failed_run(control, pipeline.name) is not None
-    try:
-        run_id = runs.start_run(
-            control, pipeline.name, executor=executor, full_refresh=full_refresh
-        )
-    except psycopg.errors.UniqueViolation as exc:
-        raise refused(pipeline.name) from exc
+    resuming = not full_refresh and runs.last_failed(control, pipeline.name) is not None
+    run_id = runs.start(control, pipeline.name, executor=executor, full_refresh=full_refresh)
     return Started(run_id, resuming)
 
 
@@ -93,7 +59,7 @@ def load_context(pipeline: Definition, run_id: int, url: str | None) -> LoadCont
         nullable=pipeline.nullable,
         url=url,
         on_duplicate=pipeline.on_duplicate,
-        claim_keys=repeats.claim,
+        claim_keys=run_keys.claim,
     )
 
 
@@ -103,7 +69,7 @@ def prepare_stages(data: Connection, pipeline: Definition, ctx: LoadContext) -> 
     calls it too."""
     pipeline.loader.prepare(data, pipeline.output_schema(), ctx)
     pipeline.validator.begin_run(data, ctx)
-    repeats.forget_finished(data)
+    run_keys.forget_finished(data)
 
 
 def start_fresh_if_needed(
@@ -117,9 +83,5 @@ def start_fresh_if_needed(
             pipeline.loader.start_fresh(data, ctx)
 
 
-def record_slices(conn: Connection, run_id: int, slices: list[str]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO polaretl.slices (run_id, slice) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            [(run_id, s) for s in slices],
-        )
+def record_slices(conn: Connection, run_id: int, names: list[str]) -> None:
+    slices.add(conn, run_id, names)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from polaretl import db
 from polaretl.errors import PolaretlError, RecordError, WaitTimeoutError
-from polaretl.record.result import RunResult
+from polaretl.record.runs import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.redact import redact_text
 from polaretl.run import broker, celery_app

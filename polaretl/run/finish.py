@@ -18,6 +18,7 @@ from polaretl.core import Connection
 from polaretl.definition import Definition
 from polaretl.errors import PolaretlError, RunFailedError
 from polaretl.record import runs
+from polaretl.record.runs import RunStatus
 from polaretl.redact import redact_text
 
 log = logging.getLogger("polaretl.run")
@@ -38,10 +39,10 @@ def finish(
 
     A hook that fails is logged and never changes the run's outcome.
     """
-    runs.finish_run(
+    runs.finish(
         conn,
         run_id,
-        status=status,
+        status=RunStatus(status),
         timings=timings,
         metrics=metrics,
         error=error,
@@ -109,10 +110,10 @@ def record_failure(
                 traceback=trace,
             )
         else:
-            runs.finish_run(
+            runs.finish(
                 conn,
                 run_id,
-                status="failed",
+                status=RunStatus.FAILED,
                 timings=timings,
                 metrics=metrics,
                 error=message,

@@ -21,7 +21,7 @@ from polaretl.core import Connection
 from polaretl.db import Link
 from polaretl.definition import Definition
 from polaretl.errors import PolaretlError
-from polaretl.record.result import RunResult
+from polaretl.record.runs import RunResult
 from polaretl.record.schema import ensure_schema
 from polaretl.run.begin import (
     begin_run,

@@ -9,9 +9,6 @@ whole batch or none of it, and the next run resumes after the last commit.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -31,8 +28,10 @@ from polaretl.core import Chunk, Connection, LoadContext, Split
 from polaretl.db import Link
 from polaretl.definition import Definition
 from polaretl.errors import CheckpointConflictError, TransientLoadError, is_transient
-from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
+from polaretl.record import checkpoints, quarantine, runs, schema_versions, slices
+from polaretl.record.slices import SliceStatus
 from polaretl.redact import redact_text
+from polaretl.run import batch
 from polaretl.run.prefetch import prefetch
 from polaretl.transform import apply
 
@@ -187,7 +186,7 @@ def _write_batch(
         # Data-quality hook: rows the loader refused as repeats of keys this run already
         # loaded (on_duplicate="quarantine") join the batch's quarantine (`moved` of them,
         # counted as rejected, not valid); repeats are added to the run's metrics.
-        bad, moved = repeats.absorb(conn, ctx, item.chunk, item.quarantined, result)
+        bad, moved = batch.absorb(conn, ctx, item.chunk, item.quarantined, result)
         quarantine.write(conn, bad, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice)
         checkpoints.commit(
             conn,
@@ -243,16 +242,7 @@ def execute_slice(
     """One attempt at one slice, recorded in ``polaretl.slices``; the same code for both
     executors. Raises what `run_slice` raises, after recording it."""
     run_id = ctx.run_id
-    row = link.conn.execute(
-        "INSERT INTO polaretl.slices AS s (run_id, slice, status, attempts, started_at, "
-        "heartbeat_at, worker) VALUES (%s, %s, 'running', 1, now(), now(), %s) "
-        "ON CONFLICT (run_id, slice) DO UPDATE SET attempts = s.attempts + 1, "
-        "status = CASE WHEN s.status = 'succeeded' THEN s.status ELSE 'running' END, "
-        "started_at = now(), heartbeat_at = now(), worker = excluded.worker "
-        "RETURNING attempts",
-        (run_id, slice, f"{socket.gethostname()}:{os.getpid()}"),
-    ).fetchone()
-    attempts = int(str(row[0])) if row else 1
+    attempts = slices.attempt(link.conn, run_id, slice)
     conn = link.conn
     if max_attempts is not None and attempts > max_attempts:
         error = (
@@ -283,44 +273,26 @@ def execute_slice(
 def _end_slice(
     conn: Connection, run_id: int, slice: str, status: str, stats: SliceStats, error: str | None
 ) -> None:
-    conn.execute(
-        "UPDATE polaretl.slices SET status = %s, finished_at = now(), error = %s, "
-        "processed = processed + %s, valid = valid + %s, rejected = rejected + %s, "
-        "loaded = loaded + %s, timings = %s, metrics = %s WHERE run_id = %s AND slice = %s",
-        (
-            status,
-            error,
-            stats.processed,
-            stats.valid,
-            stats.rejected,
-            stats.loaded,
-            json.dumps({k: round(v, 4) for k, v in stats.timings.items()}),
-            json.dumps(
-                {
-                    "written": stats.written,
-                    "deduplicated": stats.deduplicated,
-                    "bytes_read": stats.bytes_read,
-                    "batches": stats.batches,
-                }
-            ),
-            run_id,
-            slice,
-        ),
+    slices.end(
+        conn,
+        run_id,
+        slice,
+        status=SliceStatus(status),
+        counts={
+            "processed": stats.processed,
+            "valid": stats.valid,
+            "rejected": stats.rejected,
+            "loaded": stats.loaded,
+        },
+        timings=stats.timings,
+        metrics={
+            "written": stats.written,
+            "deduplicated": stats.deduplicated,
+            "bytes_read": stats.bytes_read,
+            "batches": stats.batches,
+        },
+        error=error,
     )
 
 
-def run_totals(conn: Connection, run_id: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """Seconds per stage and metrics of a run, summed over its slices."""
-    rows = conn.execute(
-        "SELECT timings, metrics, status FROM polaretl.slices WHERE run_id = %s", (run_id,)
-    ).fetchall()
-    timings: dict[str, float] = defaultdict(float)
-    metrics: dict[str, Any] = defaultdict(int)
-    for slice_timings, slice_metrics, _ in rows:
-        for k, v in (slice_timings or {}).items():
-            timings[k] += float(v)
-        for k, v in (slice_metrics or {}).items():
-            metrics[k] += int(v)
-    metrics["slices"] = len(rows)
-    metrics["slices_failed"] = sum(1 for r in rows if r[2] == "failed")
-    return dict(timings), dict(metrics)
+run_totals = slices.totals

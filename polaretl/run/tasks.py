@@ -13,7 +13,8 @@ from polaretl.core import LoadContext
 from polaretl.db import Link
 from polaretl.definition import Definition
 from polaretl.errors import PolaretlError, RunLockedError
-from polaretl.record import runs
+from polaretl.record import runs, slices
+from polaretl.record.slices import SliceStatus
 from polaretl.redact import redact_text
 from polaretl.run.begin import load_context, prepare_stages
 from polaretl.run.celery_app import app, project_root
@@ -66,14 +67,10 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
         url = _database_url()
         link = Link(url)
         try:
-            lock = ("polaretl:slice:" + pipe.name + ":" + slice,)
-            link.conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", lock)
-            done = link.conn.execute(
-                "SELECT 1 FROM polaretl.slices WHERE run_id = %s AND slice = %s "
-                "AND status = 'succeeded'",
-                (run_id, slice),
-            ).fetchone()
-            if done:  # another copy of this task finished the slice while this one waited
+            slices.hold(link.conn, pipe.name, slice)
+            if slices.succeeded(
+                link.conn, run_id, slice
+            ):  # another copy of this task finished the slice while this one waited
                 return {"slice": slice, "status": "succeeded", "error": None}
             ctx = _context(pipe, run_id, url)
             prepare_stages(link.conn, pipe, ctx)
@@ -86,9 +83,7 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
                 progress=progress,
                 max_attempts=current().max_attempts,
             )
-            link.conn.execute(
-                "UPDATE polaretl.runs SET heartbeat_at = now() WHERE run_id = %s", (run_id,)
-            )
+            runs.heartbeat(link.conn, run_id)
         finally:
             link.close()  # and the lock with the session
         return outcome.to_dict()
@@ -106,16 +101,12 @@ def finalize_task(_results: Any, pipeline: str, run_id: int) -> dict[str, Any]:
 
 
 def finalize(conn: Any, pipe: Definition, run_id: int) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT slice, status, error FROM polaretl.slices WHERE run_id = %s ORDER BY slice",
-        (run_id,),
-    ).fetchall()
-    failed = [(s, e) for s, status, e in rows if status != "succeeded"]
+    rows = slices.outcomes(conn, run_id)
+    failed = [(s, e) for s, status, e in rows if status != SliceStatus.SUCCEEDED]
     timings, metrics = run_totals(conn, run_id)
-    started = runs.get_run(conn, run_id)
-    if started and started["started_at"] is not None:
-        total = conn.execute("SELECT extract(epoch FROM now() - %s)", (started["started_at"],))
-        timings["total"] = float(total.fetchone()[0])
+    total = runs.elapsed(conn, run_id)
+    if total is not None:
+        timings["total"] = total
     error = None
     if failed:
         error = "; ".join(f"slice {s}: {e or 'did not finish'}" for s, e in failed[:5])
@@ -140,11 +131,7 @@ def start_task(pipeline: str, full_refresh: bool = False) -> dict[str, Any]:
         run_id = submit(pipeline, project=project_root(), full_refresh=full_refresh)
     except RunLockedError as exc:
         with db.connect(_database_url(), autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO polaretl.runs (pipeline, status, executor, finished_at, error) "
-                "VALUES (%s, 'skipped', 'celery', now(), %s)",
-                (pipeline, str(exc)),
-            )
+            runs.skipped(conn, pipeline, executor="celery", error=str(exc))
         return {"status": "skipped", "error": str(exc)}
     except PolaretlError as exc:
         return {"status": "failed", "error": redact_text(str(exc))}

@@ -1,70 +1,23 @@
-"""Keys repeated across the batches of a run: ``on_duplicate`` and its records.
+"""The batch commit: what one batch's transaction holds besides its rows.
 
-Under ``on_duplicate="quarantine"`` the first occurrence of a key in a run is loaded and
-every later one is quarantined, whatever batch or slice (or worker) it comes in. The
-target table cannot tell on its own: an upsert leaves a row identical to what an
-earlier run loaded untouched (it keeps that run's ``_polaretl_run_id``), so the run's
-keys are claimed in ``polaretl.run_keys``, in the batch's transaction.
-``INSERT ... ON CONFLICT DO NOTHING RETURNING`` claims them atomically: two slices
-committing the same key at once serialise on the primary key and only the first gets it.
-
-Under ``on_duplicate="last"`` nothing is written there: the loader counts repeats in
-memory (`polaretl.load.repeats.Seen`).
-
-Either way the counts go to the run's metrics (``run_duplicates``: rows whose key an
-earlier batch of the run had loaded; ``duplicates_quarantined``: rows quarantined by the
-policy), and refused rows join the batch's quarantine (`absorb`), with their raw record.
+Keys repeated across the batches of a run (``on_duplicate``): the loader counts them
+(``on_duplicate="last"``, `polaretl.load.repeats`) or refuses every copy after the first
+(``"quarantine"``, claimed in `polaretl.record.run_keys`). Either way the counts go to the
+run's metrics (``run_duplicates``: rows whose key an earlier batch of the run had loaded;
+``duplicates_quarantined``: rows quarantined by the policy), and refused rows join the
+batch's quarantine (`absorb`), with their raw record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from psycopg import sql
 
 from polaretl.core import REJECT_SCHEMA, SOURCE_COLUMN, Chunk, Connection, LoadContext, LoadResult
+from polaretl.record import runs
 
 CHECK = "run_uniqueness"
-
-
-def key_text(key: Sequence[str], alias: str = "s") -> sql.Composed:
-    """SQL text identifying a key value: the row's text form, ``ROW(s.a, s.b)::text``
-    (``(60,"a b")``; values are quoted as needed, so two keys never share a text).
-
-    Example:
-        >>> key_text(["order_id"]).as_string(None)
-        'ROW("s"."order_id")::text'
-    """
-    return sql.SQL("ROW({})::text").format(
-        sql.SQL(", ").join(sql.Identifier(alias, k) for k in key)
-    )
-
-
-def claim(conn: Connection, run_id: int, stage: str, key: Sequence[str], row: str) -> list[int]:
-    """Claim the staged keys for `run_id`; delete the staged rows whose key the run had
-    already claimed and return their `row` numbers (the refused repeats).
-
-    Runs inside the batch's transaction, once the batch is staged in table `stage`; the
-    loader calls it as its run's `LoadContext.claim_keys` (a `polaretl.core.KeyClaim`).
-    """
-    statement = sql.SQL(
-        "WITH fresh AS (INSERT INTO polaretl.run_keys (run_id, key) "
-        "  SELECT DISTINCT %s::bigint, {key} FROM {stage} s ON CONFLICT DO NOTHING "
-        "  RETURNING key) "
-        "DELETE FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.key = {key}) "
-        "RETURNING s.{row}"
-    ).format(key=key_text(key), stage=sql.Identifier(stage), row=sql.Identifier(row))
-    return [int(r[0]) for r in conn.execute(statement, (run_id,)).fetchall()]
-
-
-def forget_finished(conn: Connection) -> None:
-    """Delete the claimed keys of runs that are no longer running."""
-    conn.execute(
-        "DELETE FROM polaretl.run_keys k USING polaretl.runs r "
-        "WHERE k.run_id = r.run_id AND r.status <> 'running'"
-    )
 
 
 def absorb(
@@ -79,7 +32,7 @@ def absorb(
     moved = refused.height if refused is not None else 0
     repeats = result.repeats
     if repeats or moved:
-        add_metrics(conn, ctx.run_id, run_duplicates=repeats, duplicates_quarantined=moved)
+        runs.add_metrics(conn, ctx.run_id, run_duplicates=repeats, duplicates_quarantined=moved)
     if refused is None or moved == 0:
         return quarantined, 0
     key = list(result.key)
@@ -146,20 +99,4 @@ def refused_records(chunk: Chunk, refused: pl.DataFrame, key: list[str]) -> pl.D
             pl.concat_str(pl.lit("["), error.struct.json_encode(), pl.lit("]")).alias("errors"),
         )
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def add_metrics(conn: Connection, run_id: int, **counts: int) -> None:
-    """Add `counts` to the run's ``metrics`` (jsonb), inside the batch's transaction."""
-    pairs = sql.SQL(", ").join(
-        sql.SQL("{name}, coalesce((metrics->>{name})::bigint, 0) + {n}").format(
-            name=sql.Literal(name), n=sql.Literal(n)
-        )
-        for name, n in counts.items()
-    )
-    conn.execute(
-        sql.SQL(
-            "UPDATE polaretl.runs SET metrics = metrics || jsonb_build_object({}) WHERE run_id = %s"
-        ).format(pairs),
-        (run_id,),
     )
