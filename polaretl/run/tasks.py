@@ -14,14 +14,14 @@ from polaretl.db import Link
 from polaretl.definition import Definition
 from polaretl.errors import PolaretlError, RunLockedError
 from polaretl.record import runs, slices
+from polaretl.record.runs import RunStatus
 from polaretl.record.slices import SliceStatus
 from polaretl.redact import redact_text
-from polaretl.run.begin import load_context, prepare_stages
 from polaretl.run.celery_app import app, project_root
 from polaretl.run.dispatch import submit
-from polaretl.run.finish import finish
+from polaretl.run.lifecycle import Job, conclude, load_context, prepare
 from polaretl.run.progress import RedisProgress
-from polaretl.run.slice import execute_slice, run_totals
+from polaretl.run.slice import execute_slice
 from polaretl.settings import current
 from polaretl.workspace import get_pipeline
 
@@ -68,17 +68,18 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
         link = Link(url)
         try:
             slices.hold(link.conn, pipe.name, slice)
-            if slices.succeeded(
-                link.conn, run_id, slice
-            ):  # another copy of this task finished the slice while this one waited
-                return {"slice": slice, "status": "succeeded", "error": None}
+            if slices.succeeded(link.conn, run_id, slice):
+                # another copy of this task finished the slice while this one waited
+                return {"slice": slice, "status": SliceStatus.SUCCEEDED, "error": None}
             ctx = _context(pipe, run_id, url)
-            prepare_stages(link.conn, pipe, ctx)
+            prepare(link.conn, pipe, ctx)
             progress = RedisProgress(app.conf.broker_url, run_id, slice)
             outcome = execute_slice(
                 pipe,
                 link,
                 ctx,
+                pipe.extractor,
+                Job(pipe, executor="celery").ledger(),
                 slice=slice,
                 progress=progress,
                 max_attempts=current().max_attempts,
@@ -89,7 +90,7 @@ def slice_task(self: Any, pipeline: str, run_id: int, slice: str) -> dict[str, A
         return outcome.to_dict()
     except Exception as exc:  # recorded in polaretl.slices by execute_slice, reported here
         log.exception("slice %s of run %s failed", slice, run_id)
-        return {"slice": slice, "status": "failed", "error": redact_text(str(exc))}
+        return {"slice": slice, "status": SliceStatus.FAILED, "error": redact_text(str(exc))}
 
 
 @app.task(name="polaretl.finalize")
@@ -97,30 +98,8 @@ def finalize_task(_results: Any, pipeline: str, run_id: int) -> dict[str, Any]:
     """Total the slices, mark the run succeeded or failed, evaluate alerts."""
     pipe = _pipeline(pipeline)
     with db.connect(_database_url(), autocommit=True) as conn:
-        return finalize(conn, pipe, run_id)
-
-
-def finalize(conn: Any, pipe: Definition, run_id: int) -> dict[str, Any]:
-    rows = slices.outcomes(conn, run_id)
-    failed = [(s, e) for s, status, e in rows if status != SliceStatus.SUCCEEDED]
-    timings, metrics = run_totals(conn, run_id)
-    total = runs.elapsed(conn, run_id)
-    if total is not None:
-        timings["total"] = total
-    error = None
-    if failed:
-        error = "; ".join(f"slice {s}: {e or 'did not finish'}" for s, e in failed[:5])
-        error = f"{len(failed)} of {len(rows)} slices failed — {error}"
-    finish(
-        conn,
-        pipe,
-        run_id,
-        status="failed" if failed else "succeeded",
-        timings=timings,
-        metrics=metrics,
-        error=error,
-    )
-    return {"run_id": run_id, "status": "failed" if failed else "succeeded"}
+        status = conclude(conn, Job(pipe, executor="celery"), run_id)
+    return {"run_id": run_id, "status": status}
 
 
 @app.task(name="polaretl.start")
@@ -132,7 +111,7 @@ def start_task(pipeline: str, full_refresh: bool = False) -> dict[str, Any]:
     except RunLockedError as exc:
         with db.connect(_database_url(), autocommit=True) as conn:
             runs.skipped(conn, pipeline, executor="celery", error=str(exc))
-        return {"status": "skipped", "error": str(exc)}
+        return {"status": RunStatus.SKIPPED, "error": str(exc)}
     except PolaretlError as exc:
-        return {"status": "failed", "error": redact_text(str(exc))}
+        return {"status": RunStatus.FAILED, "error": redact_text(str(exc))}
     return {"status": "submitted", "run_id": run_id}

@@ -108,6 +108,7 @@ def _install_kill_point() -> None:
         return wrapper
 
     import polaretl.load.postgres as postgres
+    import polaretl.run.batch as batch_module
     import polaretl.run.slice as slice_module
     from polaretl.record import checkpoints
 
@@ -139,7 +140,7 @@ def _install_kill_point() -> None:
     elif stage == "checkpoint":
         checkpoints.commit = after(checkpoints.commit)
     else:
-        slice_module._commit_batch = after(slice_module._commit_batch)  # type: ignore[attr-defined]
+        batch_module.commit = after(batch_module.commit)  # type: ignore[assignment]
 
 
 _install_kill_point()
