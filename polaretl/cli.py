@@ -14,12 +14,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from polaretl import db
+from polaretl import api, db
 from polaretl.cli_common import Settings as _Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import console, out
 from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError, WaitTimeoutError
+from polaretl.init import init_workspace
+from polaretl.quality.report import lines as quality_lines
+from polaretl.quality.report import run_quality
 from polaretl.record import quarantine as quarantine_records
 from polaretl.record import runs as run_records
 from polaretl.record.runs import RunResult, RunStatus
@@ -264,8 +267,6 @@ def beat(
 @click.argument("directory", type=click.Path(file_okay=False))
 def init(directory: str) -> None:
     """A new workspace in DIRECTORY with an example contract, connector and data."""
-    from polaretl.init import init_workspace
-
     try:
         made = init_workspace(directory)
     except PolaretlError as exc:
@@ -355,11 +356,9 @@ def runs(
     name: str | None, limit: int, as_json: bool, project: str | None, database_url: str | None
 ) -> None:
     """Run history, newest first (of pipeline NAME, or all)."""
-    from polaretl.api import runs as runs_frame  # noqa: PLC0415
-
     settings = _Settings(project, database_url)
     try:
-        frame = runs_frame(name, limit=limit, database_url=settings.url())
+        frame = api.runs(name, limit=limit, database_url=settings.url())
     except PolaretlError as exc:
         _fail(exc)
         return
@@ -402,9 +401,6 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
             ensure_schema(conn)
             result = RunResult.fetch(conn, run_id)
             reasons = quarantine_records.reasons_of_run(conn, run_id)
-            from polaretl.quality.report import lines as quality_lines
-            from polaretl.quality.report import run_quality
-
             quality = run_quality(conn, run_id)
     except PolaretlError as exc:
         _fail(exc)

@@ -19,9 +19,11 @@ from polaretl.cli_common import Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import fail as _fail
 from polaretl.errors import PolaretlError, RunFailedError
+from polaretl.quality import corrections
 from polaretl.record import quarantine as records
 from polaretl.record.quarantine import QuarantineStatus
 from polaretl.record.schema import ensure_schema
+from polaretl.record.schema_versions import describe
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)  # long lines (lineage, errors) stay whole
@@ -124,8 +126,6 @@ def export(
 ) -> None:
     """Write records of NAME to edit: one column per raw field, plus _quarantine_id,
     _quarantine_raw (unparsed text), _quarantine_errors. Replay it with --file."""
-    from polaretl.quality import corrections  # noqa: PLC0415
-
     target = Path(output or f"{name}-quarantine.{fmt}").resolve()
     try:
         with db.connect(_url(project, database_url), autocommit=True) as conn:
@@ -217,8 +217,6 @@ def discard(
 @_common
 def schema(name: str, as_json: bool, project: str | None, database_url: str | None) -> None:
     """The recorded versions of NAME's source shape: columns, types and drift."""
-    from polaretl.record.schema_versions import describe  # noqa: PLC0415
-
     try:
         frame = api.schema_history(name, database_url=_url(project, database_url))
     except PolaretlError as exc:

@@ -18,6 +18,7 @@ from polaretl.errors import PolaretlError
 from polaretl.record.runs import RunStatus
 from polaretl.redact import redact_url
 from polaretl.settings import current
+from polaretl.workspace import load_pipelines
 
 STATUS_COLOURS: dict[str, str] = {
     RunStatus.SUCCEEDED: "green",
@@ -68,8 +69,6 @@ def authenticated() -> bool:
 
 def workspace_pipelines(project: Path) -> dict[str, Any]:
     """The workspace's pipelines by name; empty (with a note) if they cannot be loaded."""
-    from polaretl.workspace import load_pipelines  # noqa: PLC0415 - imports connectors
-
     try:
         return dict(load_pipelines(project))
     except PolaretlError as exc:
