@@ -40,7 +40,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polaretl.extract.pgdump import PgDumpExtractor  # noqa: E402
-from polaretl.extract.pgdump_copy import copy_frame  # noqa: E402
+from polaretl.extract.pgdump.copy_text import copy_frame  # noqa: E402
 from polaretl.extract.sql import SqlExtractor  # noqa: E402
 
 COLUMNS = ["order_id", "customer_id", "amount", "status", "created_at", "note"]

@@ -1,6 +1,17 @@
 """polaretl: batch ETL from many sources into PostgreSQL, built on Polars.
 
 ``import polaretl as pe``; see the README for a tour.
+
+The package is layered along the data path; a module imports its own layer and those
+below it, never one above (tests/test_layers.py keeps it so):
+
+    core (errors, settings, core types, db) < extract < validate < transform < load
+    < definition, workspace < record < quality < alerts < run
+    < pipeline, api, cli, app (the entry points)
+
+`Pipeline` is the object a user builds; it sits with the entry points because
+``Pipeline.run()`` starts the run lifecycle in ``run/``. What the layers below need of a
+pipeline, its stages and settings, is its base class `polaretl.definition.Definition`.
 """
 
 from polaretl.alerts import (
@@ -27,6 +38,7 @@ from polaretl.api import (
     submit,
     wait,
 )
+from polaretl.core import OnDuplicate
 from polaretl.errors import (
     BrokerError,
     ConfigError,
@@ -62,9 +74,9 @@ from polaretl.extract import (
     XmlExtractor,
 )
 from polaretl.load.base import Loader
-from polaretl.load.postgres import Mode, OnDuplicate, PostgresLoader
+from polaretl.load.postgres import Mode, PostgresLoader
 from polaretl.pipeline import Pipeline
-from polaretl.record.result import RunResult
+from polaretl.record.runs import RunResult
 from polaretl.transform import Transformer
 from polaretl.validate.base import Split, Validator
 from polaretl.validate.contract import ContractValidator

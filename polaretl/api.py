@@ -10,18 +10,23 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from polaretl import db
+from polaretl.core import qualified
+from polaretl.definition import Definition
 from polaretl.errors import ConfigError
+from polaretl.quality.corrections import export_frame
+from polaretl.quality.corrections import read as read_corrections
+from polaretl.quality.lineage import lineage as lineage_steps
 from polaretl.record import quarantine as _quarantine
-from polaretl.record.result import RunResult
+from polaretl.record import runs as run_records
+from polaretl.record import schema_versions
+from polaretl.record.quarantine import QuarantineStatus
+from polaretl.record.runs import RunResult
 from polaretl.record.schema import ensure_schema
+from polaretl.run.replay import replay as run_replay
+from polaretl.workspace import find_root, get_pipeline
 
 if TYPE_CHECKING:
     from polaretl.pipeline import Pipeline
-
-_RUN_COLUMNS = (
-    "run_id, pipeline, status, executor, started_at, finished_at, processed, valid, "
-    "rejected, loaded, batches, error, timings::text AS timings"
-)
 
 
 def runs(
@@ -35,21 +40,13 @@ def runs(
     url = db.resolve_url(database_url, workspace)
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
-        where = "WHERE pipeline = %s" if pipeline else ""
-        params: list[object] = [pipeline] if pipeline else []
-        cur = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM polaretl.runs {where} ORDER BY run_id DESC LIMIT %s",
-            [*params, limit],
-        )
-        names = [d.name for d in cur.description or []]
-        rows = cur.fetchall()
-    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        return run_records.history(conn, pipeline or None, limit=limit)
 
 
 def quarantine(
     pipeline: str | None = None,
     *,
-    status: str | None = "pending",
+    status: str | None = QuarantineStatus.PENDING,
     run_id: int | None = None,
     column: str | None = None,
     check: str | None = None,
@@ -76,8 +73,6 @@ def quarantine(
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         if fields:
-            from polaretl.quality.corrections import export_frame  # noqa: PLC0415
-
             if pipeline is None:
                 raise ConfigError("quarantine(fields=True) needs the pipeline's name.")
             return export_frame(
@@ -118,15 +113,12 @@ def replay(
         >>> pe.replay("orders", corrections=fix).loaded  # doctest: +SKIP
         2
     """
-    from polaretl.quality import corrections as _corrections  # noqa: PLC0415
-    from polaretl.quality.replay import replay as _replay  # noqa: PLC0415
-
     pipe = _pipeline(pipeline, workspace)
     if file is not None and corrections is not None:
         raise ConfigError("Give file= or corrections=, not both.")
-    corrected = _corrections.read(file) if file is not None else corrections
+    corrected = read_corrections(file) if file is not None else corrections
     url = db.resolve_url(database_url, workspace)
-    return _replay(
+    return run_replay(
         pipe, url, run_id=run_id, ids=list(ids) if ids is not None else None, corrected=corrected
     )
 
@@ -151,8 +143,6 @@ def schema_history(
     pipeline: str, *, database_url: str | None = None, workspace: str | Path = "."
 ) -> pl.DataFrame:
     """The recorded versions of a pipeline's source shape (``polaretl schema NAME``)."""
-    from polaretl.record import schema_versions  # noqa: PLC0415
-
     url = db.resolve_url(database_url, workspace)
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
@@ -174,28 +164,22 @@ def lineage(
             name) whose target is meant.
         key: the primary key value; a tuple for a composite key, or a dict.
     """
-    from polaretl.quality.lineage import lineage as _lineage  # noqa: PLC0415
-
     url = db.resolve_url(database_url, workspace)
     with db.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         table = _table(conn, table_or_pipeline, workspace)
-        return _lineage(conn, table, key)
+        return lineage_steps(conn, table, key)
 
 
-def _pipeline(pipeline: str | Pipeline, workspace: str | Path) -> Pipeline:
+def _pipeline(pipeline: str | Definition, workspace: str | Path) -> Definition:
     if not isinstance(pipeline, str):
         return pipeline
-    from polaretl.workspace import find_root, get_pipeline  # noqa: PLC0415
-
     return get_pipeline(find_root(workspace), pipeline)
 
 
-def _table(conn: Any, target: str | Pipeline, workspace: str | Path) -> str:
+def _table(conn: Any, target: str | Definition, workspace: str | Path) -> str:
     """A table name: `target` itself when such a table exists, else its pipeline's."""
     if isinstance(target, str):
-        from polaretl.load.ddl import qualified  # noqa: PLC0415
-
         row = conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (qualified(target).as_string(conn),)
         ).fetchone()
@@ -219,7 +203,7 @@ def submit(
 
     Follow it with `wait(run_id)` (or ``polaretl show RUN_ID``).
     """
-    from polaretl.run.dispatch import submit as _submit
+    from polaretl.run.dispatch import submit as _submit  # Celery is heavy: only when used
 
     return _submit(
         pipeline,
@@ -238,6 +222,6 @@ def wait(
     workspace: str | Path = ".",
 ) -> RunResult:
     """Block until a run has finished; return its `RunResult`."""
-    from polaretl.run.dispatch import wait as _wait
+    from polaretl.run.dispatch import wait as _wait  # Celery is heavy: only when used
 
     return _wait(run_id, timeout=timeout, database_url=database_url, workspace=workspace)

@@ -14,23 +14,28 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from polaretl import db
+from polaretl import api, db
 from polaretl.cli_common import Settings as _Settings
 from polaretl.cli_common import common as _common
 from polaretl.cli_common import console, out
 from polaretl.cli_common import fail as _fail
 from polaretl.cli_types import ID, LIMIT, PORT, PROCESSES
-from polaretl.errors import PolaretlError, RunFailedError
-from polaretl.record.result import RunResult
+from polaretl.errors import PolaretlError, RunFailedError, WaitTimeoutError
+from polaretl.init import init_workspace
+from polaretl.quality.report import lines as quality_lines
+from polaretl.quality.report import run_quality
+from polaretl.record import quarantine as quarantine_records
+from polaretl.record import runs as run_records
+from polaretl.record.runs import RunResult, RunStatus
 from polaretl.record.schema import ensure_schema
+from polaretl.settings import current
 from polaretl.workspace import get_pipeline, load_errors, load_pipelines
 
 
 def _redis(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--redis-url",
-        envvar="POLARETL_REDIS_URL",
-        default=None,
+        default=lambda: current().redis_url,
         help="Celery broker and live state (default: the embedded Redis under .polaretl/).",
     )(fn)
 
@@ -78,7 +83,11 @@ def run(
         if as_json:
             out.print_json(
                 json.dumps(
-                    {"status": "failed", "run_id": exc.attrs().get("run_id"), "error": str(exc)}
+                    {
+                        "status": RunStatus.FAILED,
+                        "run_id": exc.attrs().get("run_id"),
+                        "error": str(exc),
+                    }
                 )
             )
         else:
@@ -149,7 +158,7 @@ def _run_on_celery(
     )
     if no_wait:
         if quiet:
-            out.print_json(json.dumps({"run_id": run_id, "status": "running"}))
+            out.print_json(json.dumps({"run_id": run_id, "status": RunStatus.RUNNING}))
         else:
             out.print(f"submitted run {run_id}; follow it with: polaretl show {run_id}")
         return None
@@ -167,7 +176,7 @@ def _run_on_celery(
         while True:
             try:
                 return wait(run_id, timeout=0.5, database_url=url)
-            except TimeoutError:
+            except WaitTimeoutError:
                 slices = live.read(app.conf.broker_url, run_id)
                 rows = sum(s["processed"] for s in slices.values())
                 bar.update(task, info=f"{rows:,} rows in {len(slices)} slices")
@@ -261,8 +270,6 @@ def beat(
 @click.argument("directory", type=click.Path(file_okay=False))
 def init(directory: str) -> None:
     """A new workspace in DIRECTORY with an example contract, connector and data."""
-    from polaretl.init import init_workspace
-
     try:
         made = init_workspace(directory)
     except PolaretlError as exc:
@@ -282,8 +289,7 @@ def init(directory: str) -> None:
 @click.option("--port", type=PORT, default=8501, show_default=True)
 @click.option(
     "--password",
-    envvar="POLARETL_APP_PASSWORD",
-    default=None,
+    default=lambda: current().app_password,
     help="Ask for this password before any page (prefer the env var).",
 )
 @_common
@@ -315,11 +321,7 @@ def list_(as_json: bool, project: str | None, database_url: str | None) -> None:
         if pipelines:
             with db.connect(settings.url(), autocommit=True) as conn:
                 ensure_schema(conn)
-                rows = conn.execute(
-                    "SELECT DISTINCT ON (pipeline) pipeline, run_id, status, finished_at "
-                    "FROM polaretl.runs ORDER BY pipeline, run_id DESC"
-                ).fetchall()
-                last = {str(r[0]): tuple(r[1:]) for r in rows}
+                last = dict(run_records.last_of_each(conn))
     except PolaretlError as exc:
         _fail(exc)
         return
@@ -357,11 +359,9 @@ def runs(
     name: str | None, limit: int, as_json: bool, project: str | None, database_url: str | None
 ) -> None:
     """Run history, newest first (of pipeline NAME, or all)."""
-    from polaretl.api import runs as runs_frame  # noqa: PLC0415
-
     settings = _Settings(project, database_url)
     try:
-        frame = runs_frame(name, limit=limit, database_url=settings.url())
+        frame = api.runs(name, limit=limit, database_url=settings.url())
     except PolaretlError as exc:
         _fail(exc)
         return
@@ -403,15 +403,7 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
         with db.connect(settings.url(), autocommit=True) as conn:
             ensure_schema(conn)
             result = RunResult.fetch(conn, run_id)
-            reasons = conn.execute(
-                "SELECT e->>'column' AS col, e->>'check' AS chk, count(*) FROM "
-                "polaretl.quarantine q, jsonb_array_elements(q.errors) e WHERE q.run_id = %s "
-                "GROUP BY 1, 2 ORDER BY 3 DESC",
-                (run_id,),
-            ).fetchall()
-            from polaretl.quality.report import lines as quality_lines
-            from polaretl.quality.report import run_quality
-
+            reasons = quarantine_records.reasons_of_run(conn, run_id)
             quality = run_quality(conn, run_id)
     except PolaretlError as exc:
         _fail(exc)
@@ -444,7 +436,12 @@ def show(run_id: int, as_json: bool, project: str | None, database_url: str | No
 
 
 def _status(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(status, "white")
+    colours: dict[str, str] = {
+        RunStatus.SUCCEEDED: "green",
+        RunStatus.FAILED: "red",
+        RunStatus.RUNNING: "yellow",
+    }
+    colour = colours.get(status, "white")
     return f"[{colour}]{status}[/]"
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from polaretl import db
 from polaretl.errors import PolaretlError
 from polaretl.redact import redact_text
+from polaretl.settings import current
 from polaretl.workspace import find_root
 
 console = Console(stderr=True)
@@ -45,8 +46,7 @@ class Settings:
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--database-url",
-        envvar="POLARETL_DATABASE_URL",
-        default=None,
+        default=lambda: current().database_url,
         help="Destination database (default: the embedded one under .polaretl/).",
     )(fn)
     fn = click.option("--project", default=None, help="The workspace folder (default: here).")(fn)

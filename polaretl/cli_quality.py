@@ -20,8 +20,11 @@ from polaretl.cli_common import common as _common
 from polaretl.cli_common import fail as _fail
 from polaretl.cli_types import ID, LIMIT, IdList
 from polaretl.errors import PolaretlError, RunFailedError
+from polaretl.quality import corrections
 from polaretl.record import quarantine as records
+from polaretl.record.quarantine import QuarantineStatus
 from polaretl.record.schema import ensure_schema
+from polaretl.record.schema_versions import describe
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)  # long lines (lineage, errors) stay whole
@@ -41,8 +44,8 @@ def _filters(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--check", default=None, help="Only records failing CHECK.")(fn)
     return click.option(
         "--status",
-        type=click.Choice(["pending", "replayed", "discarded", "all"]),
-        default="pending",
+        type=click.Choice([*map(str, QuarantineStatus), "all"]),
+        default=str(QuarantineStatus.PENDING),
         show_default=True,
     )(fn)
 
@@ -126,8 +129,6 @@ def export(
 ) -> None:
     """Write records of NAME to edit: one column per raw field, plus _quarantine_id,
     _quarantine_raw (unparsed text), _quarantine_errors. Replay it with --file."""
-    from polaretl.quality import corrections  # noqa: PLC0415
-
     target = Path(output or f"{name}-quarantine.{fmt}").resolve()
     try:
         with db.connect(_url(project, database_url), autocommit=True) as conn:
@@ -221,8 +222,6 @@ def discard(
 @_common
 def schema(name: str, as_json: bool, project: str | None, database_url: str | None) -> None:
     """The recorded versions of NAME's source shape: columns, types and drift."""
-    from polaretl.record.schema_versions import describe  # noqa: PLC0415
-
     try:
         frame = api.schema_history(name, database_url=_url(project, database_url))
     except PolaretlError as exc:

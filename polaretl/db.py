@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from polaretl.errors import ConfigError, RecordError, TransientLoadError
+from polaretl.errors import ConfigError, RecordError, TransientLoadError, is_transient
 from polaretl.redact import redact_url, register_dsn
+from polaretl.settings import current
 
-ENV_URL = "POLARETL_DATABASE_URL"
-#: Seconds a dropped connection waits for the server to come back (a restart, a
-#: failover) before the batch on it counts as failed.
-RECONNECT_TIMEOUT = float(os.environ.get("POLARETL_RECONNECT_TIMEOUT", 60))
 #: Seconds to wait for a server to answer a new connection, unless the URL
 #: (``connect_timeout``) or ``PGCONNECT_TIMEOUT`` says: one that accepts TCP and never
 #: answers is an error, not a hang.
@@ -57,7 +54,7 @@ def embedded_url(workspace: str | Path = ".") -> str:
 
 def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:
     """The database URL to use: `url`, else the environment, else the embedded server."""
-    resolved = url or os.environ.get(ENV_URL) or embedded_url(workspace)
+    resolved = url or current().database_url or embedded_url(workspace)
     register_dsn(resolved)
     return resolved
 
@@ -121,14 +118,15 @@ class Link:
         self.conn = conn if conn is not None else connect(url, autocommit=True)
 
     def reconnect(self, timeout: float | None = None) -> psycopg.Connection[Any]:
-        """A new connection, waiting up to `timeout` seconds for the server to be back."""
+        """A new connection, waiting up to `timeout` seconds (``POLARETL_RECONNECT_TIMEOUT``)
+        for the server to be back (a restart, a failover)."""
         try:
             self.conn.close()
         except psycopg.Error:
             pass
         for attempt in Retrying(
-            retry=retry_if_exception_type(TransientLoadError),
-            stop=stop_after_delay(RECONNECT_TIMEOUT if timeout is None else timeout),
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_delay(current().reconnect_timeout if timeout is None else timeout),
             wait=wait_exponential(multiplier=0.2, max=5),
             reraise=True,
         ):

@@ -2,21 +2,32 @@
 
 ```
 PolaretlError
-  ConfigError            # bad pipeline definition or settings; never retried
-    PipelineNotFoundError
-  ExtractError           # a source could not be read
-  ContractError          # a contract cannot be applied (not a bad row: those are quarantined)
-  LoadError              # the destination refused a batch
-    CopyError            # carries table, batch
-  RecordError            # the polaretl schema could not be read or written
-  RunLockedError         # another run of the pipeline holds the lock
-  RunFailedError         # a run ended failed; carries run_id
-  BrokerError            # the Celery broker (Redis) cannot be reached
+  ConfigError              [Terminal] bad pipeline definition or settings; never retried
+    PipelineNotFoundError  [Terminal] no pipeline of that name in the workspace
+  ExtractError             a source could not be read
+    TransientExtractError  [Transient] a timeout, a 5xx, a reset: the read may be retried
+  ContractError            [Terminal] a contract cannot be applied (bad rows are quarantined)
+  LoadError                the destination refused a batch; it was rolled back
+    CopyError              carries table, constraint
+    TransientLoadError     [Transient] the connection dropped; the batch may be retried
+    CheckpointConflictError [Terminal] another process committed the batch first
+  RecordError              the polaretl schema could not be read or written
+  RunLockedError           [Terminal] another run of the pipeline holds the lock
+  RunFailedError           a run ended failed; carries run_id
+  WaitTimeoutError         a run was still running when `wait` gave up (also a TimeoutError)
+  BrokerError              [Transient] the Celery broker (Redis) cannot be reached
+  ChannelError             an alert channel could not deliver (recorded, never raised out
+                           of a run)
 ```
 
 Every error keeps its context as attributes (see `attrs()`), pickles across worker
-processes (`__reduce__`), and says what to do next in its message. `Transient`
-errors may succeed when retried (a dropped connection); `Terminal` ones will not.
+processes (`__reduce__`), and says what to do next in its message.
+
+Retries go by kind, never by class: an error with the `Transient` mixin may succeed
+when the same work is tried again (a dropped connection), and is what the batch commit,
+reconnecting and the REST extractor retry; a `Terminal` one will fail the same way and
+is never retried. An error with neither mixin (a constraint violation, a source that
+cannot be read) is not retried either: retrying is opted into, not out of.
 """
 
 from __future__ import annotations
@@ -30,6 +41,16 @@ class Transient:
 
 class Terminal:
     """Mixin: retrying the same work will fail the same way."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the work that raised `exc` may succeed: retries go by this kind.
+
+    Example:
+        >>> is_transient(TransientLoadError("dropped")), is_transient(ConfigError("bad"))
+        (True, False)
+    """
+    return isinstance(exc, Transient)
 
 
 class PolaretlError(Exception):
@@ -78,7 +99,7 @@ class LoadError(PolaretlError):
 
 
 class CopyError(LoadError):
-    """COPY into the destination failed; carries `table` and `batch`."""
+    """COPY into the destination failed; carries `table` and `constraint`."""
 
 
 class RecordError(PolaretlError):
@@ -103,3 +124,15 @@ class TransientExtractError(ExtractError, Transient):
 
 class TransientLoadError(LoadError, Transient):
     """The database connection dropped; the batch was not committed and may be retried."""
+
+
+class CheckpointConflictError(LoadError, Terminal):
+    """Another process committed this slice's batch first; this copy stops."""
+
+
+class WaitTimeoutError(PolaretlError, TimeoutError):
+    """`wait` gave up on a run that is still running (catch it as a `TimeoutError` too)."""
+
+
+class ChannelError(PolaretlError):
+    """A channel could not deliver an alert (recorded, never raised out of a run)."""

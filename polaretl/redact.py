@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import threading
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import psycopg
 
@@ -161,8 +161,6 @@ def secret_params(url: str) -> dict[str, str]:
         >>> secret_params("https://api/x?limit=5&api_key=abc")
         {'api_key': 'abc'}
     """
-    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
-
     try:
         query = urlsplit(url).query
     except ValueError:

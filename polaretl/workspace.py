@@ -14,8 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from polaretl.definition import Definition
 from polaretl.errors import ConfigError, PipelineNotFoundError
-from polaretl.pipeline import Pipeline
 
 
 def find_root(start: str | Path = ".") -> Path:
@@ -30,7 +30,7 @@ def find_root(start: str | Path = ".") -> Path:
     )
 
 
-def load_pipelines(root: str | Path, *, strict: bool = True) -> dict[str, Pipeline]:
+def load_pipelines(root: str | Path, *, strict: bool = True) -> dict[str, Definition]:
     """Every pipeline defined in ``ROOT/connectors/*.py``, by name.
 
     With `strict`, a connector that fails to import is an error; without, it is skipped
@@ -48,13 +48,13 @@ def load_errors(root: str | Path) -> list[ConfigError]:
     return _load(Path(root).resolve())[1]
 
 
-def _load(root: Path) -> tuple[dict[str, Pipeline], list[ConfigError]]:
+def _load(root: Path) -> tuple[dict[str, Definition], list[ConfigError]]:
     if sys.path[:1] != [str(root)]:
         if str(root) in sys.path:
             sys.path.remove(str(root))
         sys.path.insert(0, str(root))
     _forget_other_workspace(root)
-    found: dict[str, Pipeline] = {}
+    found: dict[str, Definition] = {}
     errors: list[ConfigError] = []
     for path in sorted((root / "connectors").glob("*.py")):
         if path.name.startswith("_"):
@@ -65,7 +65,7 @@ def _load(root: Path) -> tuple[dict[str, Pipeline], list[ConfigError]]:
             errors.append(exc)
             continue
         for value in vars(module).values():
-            if isinstance(value, Pipeline):
+            if isinstance(value, Definition):
                 other = found.get(value.name)
                 if other is not None and other is not value:
                     raise ConfigError(
@@ -112,7 +112,7 @@ def _import(root: Path, path: Path) -> Any:
     return module
 
 
-def get_pipeline(root: str | Path, name: str) -> Pipeline:
+def get_pipeline(root: str | Path, name: str) -> Definition:
     """The pipeline called `name`, or an error that suggests close names."""
     pipelines, errors = _load(Path(root).resolve())
     if name in pipelines:

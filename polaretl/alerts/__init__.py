@@ -17,7 +17,6 @@ from polaretl.alerts.channels import (
     Alert,
     Apprise,
     Channel,
-    ChannelError,
     Log,
     Slack,
     Webhook,
@@ -35,6 +34,7 @@ from polaretl.alerts.rules import (
 )
 from polaretl.alerts.settings import from_env
 from polaretl.alerts.smtp import Email
+from polaretl.errors import ChannelError
 
 __all__ = [
     "Alert",

@@ -36,16 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from polaretl.errors import ConfigError, PolaretlError
+from polaretl.errors import ChannelError, ConfigError, PolaretlError
 from polaretl.redact import MASK, redact_text, register_secret
 
 log = logging.getLogger("polaretl.alerts")
 
 DEFAULT_TIMEOUT = 10.0
-
-
-class ChannelError(PolaretlError):
-    """A channel could not deliver an alert (recorded, never raised out of a run)."""
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,19 @@ dies while sending leaves a visible trace instead of a silent gap.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from polaretl.alerts.channels import Alert, Channel, Log, deliver
 from polaretl.alerts.rules import Rule, RunFacts
 from polaretl.alerts.settings import from_env
+from polaretl.core import Connection
+from polaretl.definition import Definition
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
+from polaretl.record import alerts as alert_records
 from polaretl.redact import redact_text
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 log = logging.getLogger("polaretl.alerts")
 
@@ -98,7 +96,7 @@ def channels_for(
 
 def evaluate_run(
     conn: Connection,
-    pipeline: Pipeline,
+    pipeline: Definition,
     run_id: int,
     *,
     environ: Mapping[str, str] | None = None,
@@ -111,7 +109,8 @@ def evaluate_run(
         conn: an autocommit connection to the database holding ``polaretl.runs``.
         pipeline: the pipeline whose ``alerts`` list holds the rules.
         run_id: the finished run.
-        environ: where ``POLARETL_ALERT_*`` channels are read (default ``os.environ``).
+        environ: where ``POLARETL_ALERT_*`` channels are read (default: the settings,
+            `polaretl.settings.current`).
 
     Returns:
         The alerts sent, in rule order (not those the cooldown held back).
@@ -142,7 +141,15 @@ def _fire(
     conn: Connection, rule: Rule, facts: RunFacts, message: str, channels: list[Channel]
 ) -> Fired | None:
     keys = _keys(channels)
-    claimed = _claim(conn, rule, facts, message, keys)
+    claimed = alert_records.claim(
+        conn,
+        pipeline=facts.pipeline,
+        rule=rule.name,
+        run_id=facts.run_id,
+        message=message,
+        channels=keys,
+        cooldown=rule.cooldown,
+    )
     if claimed is None:
         log.info(
             "alert %s of %s (run %s) held back: it fired less than %s ago",
@@ -163,46 +170,13 @@ def _fire(
         fired_at=fired_at,
     )
     results = {key: deliver(channel, alert) for key, channel in zip(keys, channels, strict=True)}
-    conn.execute(
-        "UPDATE polaretl.alerts SET channels = %s WHERE id = %s", (json.dumps(results), alert_id)
-    )
+    alert_records.delivered(conn, alert_id, results)
     for key, result in results.items():
         if result != "ok":
             log.warning(
                 "alert %s of %s: channel %s failed: %s", rule.name, facts.pipeline, key, result
             )
     return Fired(alert_id, rule.name, facts.pipeline, facts.run_id, message, results, fired_at)
-
-
-def _claim(
-    conn: Connection, rule: Rule, facts: RunFacts, message: str, keys: list[str]
-) -> tuple[int, dt.datetime] | None:
-    """Insert the alert row unless the rule fired for the pipeline within its cooldown."""
-    with conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"polaretl:alert:{facts.pipeline}:{rule.name}",),
-        )
-        recent = conn.execute(
-            "SELECT 1 FROM polaretl.alerts WHERE pipeline = %s AND rule = %s "
-            "AND fired_at > now() - make_interval(secs => %s) LIMIT 1",
-            (facts.pipeline, rule.name, rule.cooldown.total_seconds()),
-        ).fetchone()
-        if recent is not None:
-            return None
-        row = conn.execute(
-            "INSERT INTO polaretl.alerts (run_id, pipeline, rule, message, channels) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id, fired_at",
-            (
-                facts.run_id,
-                facts.pipeline,
-                rule.name,
-                message,
-                json.dumps(dict.fromkeys(keys, "pending")),
-            ),
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), row[1]
 
 
 def _keys(channels: list[Channel]) -> list[str]:

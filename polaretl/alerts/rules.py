@@ -1,7 +1,7 @@
 """Alert rules: what is worth telling someone about a finished run.
 
-A rule looks at one recorded run (`RunFacts`: the row in ``polaretl.runs`` plus what the
-rule asks of the pipeline's history) and returns a message when it fires, else None.
+A rule looks at one recorded run (`RunFacts`: its `RunResult` plus what the rule asks of
+the pipeline's history) and returns a message when it fires, else None.
 
 - `FailureRate(above=0.05)`: rejected / processed > above (a run that processed nothing
   never fires);
@@ -24,89 +24,49 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from polaretl.alerts.channels import Channel
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
+from polaretl.record import runs as run_records
+from polaretl.record import schema_versions
+from polaretl.record.runs import RunResult, RunStatus
 
 DEFAULT_COOLDOWN = dt.timedelta(minutes=15)
 DEFAULT_HISTORY = 5
 
 
-@dataclass
-class RunFacts:
-    """One finished run as rules see it, with queries over the pipeline's history."""
+@dataclass(frozen=True)
+class RunFacts(RunResult):
+    """A finished run as rules see it: its `RunResult`, and queries over the pipeline's
+    history (the connection they use is not part of the run)."""
 
-    conn: Connection = field(repr=False)
-    run_id: int
-    pipeline: str
-    status: str
-    processed: int
-    valid: int
-    rejected: int
-    loaded: int
-    seconds: float | None
-    error: str | None
+    conn: Connection | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     @classmethod
     def load(cls, conn: Connection, run_id: int) -> RunFacts | None:
-        """The run's row from ``polaretl.runs``; None if there is no such run."""
-        row = conn.execute(
-            "SELECT run_id, pipeline, status, processed, valid, rejected, loaded, "
-            "(timings->>'total')::float8, error FROM polaretl.runs WHERE run_id = %s",
-            (run_id,),
-        ).fetchone()
-        if row is None:
+        """The run as recorded; None if there is no such run."""
+        run = run_records.get(conn, run_id)
+        if run is None:
             return None
-        return cls(
-            conn,
-            run_id=int(row[0]),
-            pipeline=str(row[1]),
-            status=str(row[2]),
-            processed=int(row[3]),
-            valid=int(row[4]),
-            rejected=int(row[5]),
-            loaded=int(row[6]),
-            seconds=float(row[7]) if row[7] is not None else None,
-            error=str(row[8]) if row[8] is not None else None,
-        )
+        return cls(**{f.name: getattr(run, f.name) for f in fields(RunResult)}, conn=conn)
 
-    def median_before(self, expression: str, runs: int) -> tuple[int, float | None]:
-        """(count, median) of `expression` over the last `runs` succeeded runs before this one.
-
-        `expression` is one of the trusted column expressions below, never user input.
-        """
-        if expression not in _HISTORY_EXPRESSIONS:
-            raise ValueError(f"unknown history expression {expression!r}")
-        row = self.conn.execute(
-            "SELECT count(v), percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM ("
-            f"  SELECT {_HISTORY_EXPRESSIONS[expression]} AS v FROM polaretl.runs"
-            "   WHERE pipeline = %s AND status = 'succeeded' AND run_id < %s"
-            f"  AND {_HISTORY_EXPRESSIONS[expression]} IS NOT NULL"
-            "   ORDER BY run_id DESC LIMIT %s) history",
-            (self.pipeline, self.run_id, runs),
-        ).fetchone()
-        assert row is not None
-        return int(row[0]), (float(row[1]) if row[1] is not None else None)
+    def median_before(self, measure: str, runs: int) -> tuple[int, float | None]:
+        """(count, median) of `measure` (``processed`` or ``seconds``) over the last `runs`
+        succeeded runs of the pipeline before this one."""
+        return run_records.median_before(self._conn(), self.pipeline, self.run_id, measure, runs)
 
     def schema_changes(self) -> list[dict[str, Any]]:
-        """Rows this run wrote to ``polaretl.schema_versions``, except a first version
+        """The versions this run recorded of its source's schema, except a first version
         (a source seen for the first time has no previous shape to differ from)."""
-        cur = self.conn.execute(
-            "SELECT version, added, removed, retyped, renamed FROM polaretl.schema_versions "
-            "WHERE run_id = %s AND version > 1 ORDER BY version",
-            (self.run_id,),
-        )
-        names = [d.name for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return schema_versions.changes(self._conn(), self.run_id)
 
-
-_HISTORY_EXPRESSIONS = {
-    "processed": "processed",
-    "seconds": "(timings->>'total')::float8",
-}
+    def _conn(self) -> Connection:
+        if self.conn is None:
+            raise ConfigError("RunFacts without a connection cannot read the run's history.")
+        return self.conn
 
 
 def _cooldown(value: float | dt.timedelta | None) -> dt.timedelta:
@@ -224,7 +184,7 @@ class VolumeDrop(Rule):
         return {"below": self.below, "runs": self.runs}
 
     def check(self, facts: RunFacts) -> str | None:
-        if facts.status != "succeeded":
+        if facts.status != RunStatus.SUCCEEDED:
             return None  # a failed run's volume says nothing; RunFailed reports it
         count, median = facts.median_before("processed", self.runs)
         if count < 1 or median is None or facts.processed >= self.below * median:
@@ -272,7 +232,7 @@ class Duration(Rule):
         }
 
     def check(self, facts: RunFacts) -> str | None:
-        if facts.seconds is None:
+        if "total" not in facts.timings:
             return None
         took = f"{facts.pipeline} run {facts.run_id} took {facts.seconds:,.1f} s"
         if self.above is not None and facts.seconds > self.above:
@@ -347,6 +307,6 @@ class RunFailed(Rule):
     """
 
     def check(self, facts: RunFacts) -> str | None:
-        if facts.status != "failed":
+        if facts.status != RunStatus.FAILED:
             return None
         return f"{facts.pipeline} run {facts.run_id} failed: {facts.error or 'no error recorded'}"

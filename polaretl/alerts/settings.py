@@ -10,40 +10,36 @@ no channels (and that list none among their alerts).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from polaretl.alerts.channels import Apprise, Channel, Slack, Webhook
-from polaretl.alerts.smtp import ENV_EMAIL_FROM, ENV_SMTP_URL, Email
-
-ENV_WEBHOOK_URL = "POLARETL_ALERT_WEBHOOK_URL"
-ENV_SLACK_URL = "POLARETL_ALERT_SLACK_URL"
-ENV_EMAIL_TO = "POLARETL_ALERT_EMAIL_TO"
-ENV_APPRISE_URLS = "POLARETL_ALERT_APPRISE_URLS"
+from polaretl.alerts.smtp import Email
+from polaretl.settings import Settings, current
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> list[Channel]:
-    """The channels configured by ``POLARETL_ALERT_*`` variables (maybe none).
+    """The channels configured by ``POLARETL_ALERT_*`` variables (maybe none), read from
+    `environ` (default: this process's settings).
 
     Example:
         >>> from_env({"POLARETL_ALERT_WEBHOOK_URL": "https://ops.example/h",
         ...           "POLARETL_ALERT_EMAIL_TO": "a@example.com, b@example.com"})
         [Webhook('webhook:https://ops.example'), Email('email:a@example.com,b@example.com via smtp://localhost')]
     """
-    env = os.environ if environ is None else environ
+    env = current() if environ is None else Settings.from_env(environ)
     out: list[Channel] = []
-    if env.get(ENV_WEBHOOK_URL):
-        out.append(Webhook(env[ENV_WEBHOOK_URL]))
-    if env.get(ENV_SLACK_URL):
-        out.append(Slack(env[ENV_SLACK_URL]))
-    if env.get(ENV_SMTP_URL) or env.get(ENV_EMAIL_TO):
+    if env.alert_webhook_url:
+        out.append(Webhook(env.alert_webhook_url))
+    if env.alert_slack_url:
+        out.append(Slack(env.alert_slack_url))
+    if env.alert_smtp_url or env.alert_email_to:
         out.append(
             Email(
-                env.get(ENV_EMAIL_TO, ""),
-                smtp_url=env.get(ENV_SMTP_URL) or "smtp://localhost",
-                sender=env.get(ENV_EMAIL_FROM) or None,
+                env.alert_email_to or "",
+                smtp_url=env.alert_smtp_url or "smtp://localhost",
+                sender=env.alert_email_from or None,
             )
         )
-    if env.get(ENV_APPRISE_URLS):
-        out.append(Apprise(env[ENV_APPRISE_URLS].split()))
+    if env.alert_apprise_urls:
+        out.append(Apprise(env.alert_apprise_urls.split()))
     return out

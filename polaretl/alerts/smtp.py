@@ -6,7 +6,6 @@ the recorded error, and the TLS policy is explicit (see `Email`).
 
 from __future__ import annotations
 
-import os
 import smtplib
 import socket
 import ssl
@@ -14,13 +13,11 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from polaretl.alerts.channels import DEFAULT_TIMEOUT, Alert, Channel, ChannelError, url_origin
-from polaretl.errors import ConfigError
+from polaretl.alerts.channels import DEFAULT_TIMEOUT, Alert, Channel, url_origin
+from polaretl.errors import ChannelError, ConfigError
 from polaretl.net import is_loopback
 from polaretl.redact import redact_url, register_secret
-
-ENV_SMTP_URL = "POLARETL_ALERT_SMTP_URL"
-ENV_EMAIL_FROM = "POLARETL_ALERT_EMAIL_FROM"
+from polaretl.settings import current
 
 
 class Email(Channel):
@@ -48,7 +45,7 @@ class Email(Channel):
     ) -> None:
         recipients = [to] if isinstance(to, str) else list(to)
         self.to = [a.strip() for r in recipients for a in r.split(",") if a.strip()]
-        self.smtp_url = smtp_url or os.environ.get(ENV_SMTP_URL) or "smtp://localhost:25"
+        self.smtp_url = smtp_url or current().alert_smtp_url or "smtp://localhost:25"
         parts = urlsplit(self.smtp_url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ConfigError(
@@ -59,7 +56,7 @@ class Email(Channel):
         self.sender = (
             sender
             or query.get("from", [None])[0]
-            or os.environ.get(ENV_EMAIL_FROM)
+            or current().alert_email_from
             or f"polaretl@{socket.getfqdn()}"
         )
         self.timeout = timeout

@@ -24,6 +24,7 @@ from pathlib import Path
 from polaretl import db
 from polaretl.app.guard import allowed_hosts
 from polaretl.net import is_loopback
+from polaretl.settings import current
 
 log = logging.getLogger("polaretl.app")
 
@@ -75,8 +76,8 @@ def command(
     ]
     for name in allowed_hosts(host):  # bound to loopback: loopback Host names only
         argv += ["--server.allowedHosts", name]
-    env = {**os.environ, db.ENV_URL: url, "POLARETL_APP_PROJECT": str(project)}
-    password = password or os.environ.get("POLARETL_APP_PASSWORD")
+    env = {**os.environ, "POLARETL_DATABASE_URL": url, "POLARETL_APP_PROJECT": str(project)}
+    password = password or current().app_password
     if password:
         env["POLARETL_APP_PASSWORD"] = password
     return argv, env
@@ -112,7 +113,7 @@ def launch(
         port: the port to listen on.
         password: asked before any page shows (else ``POLARETL_APP_PASSWORD``, else none).
     """
-    if not is_loopback(host) and not (password or os.environ.get("POLARETL_APP_PASSWORD")):
+    if not is_loopback(host) and not (password or current().app_password):
         log.warning(
             "The ops app listens on %s without a password: anyone who reaches this machine "
             "can see runs and quarantined records and start runs. Set POLARETL_APP_PASSWORD.",

@@ -3,13 +3,12 @@
 Runs start through ``polaretl.api.submit`` (the Celery workers) when the caller picks
 that, else as a detached ``polaretl run NAME`` process on this machine, whose run id is
 found in ``polaretl.runs`` by its host and pid. Replay and discard go through
-``polaretl.api`` when it offers them; the app never writes records itself.
+``polaretl.api``; the app never writes records itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import os
 import socket
 import subprocess
@@ -18,13 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from polaretl import api, db
 from polaretl.app import data
 from polaretl.errors import ConfigError
+from polaretl.record.quarantine import QuarantineStatus
+from polaretl.record.runs import RunResult
 
 LOCAL = "local"
 CELERY = "celery"
@@ -42,26 +42,6 @@ class Launch:
     after_run_id: int = 0
 
 
-def can_submit() -> bool:
-    """Whether ``polaretl.api.submit`` (runs on the Celery workers) is available."""
-    return callable(getattr(api, "submit", None))
-
-
-def can_replay() -> bool:
-    """Whether ``polaretl.api.replay`` is available."""
-    return callable(getattr(api, "replay", None))
-
-
-def can_discard() -> bool:
-    """Whether ``polaretl.api.discard`` is available."""
-    return callable(getattr(api, "discard", None))
-
-
-def _last_run_id(url: str) -> int:
-    frame = data.query(url, "SELECT coalesce(max(run_id), 0) AS last FROM polaretl.runs")
-    return int(frame["last"][0])
-
-
 def run_now(pipeline: str, *, project: str | Path, database_url: str, executor: str) -> Launch:
     """Start a run of `pipeline` and return at once.
 
@@ -71,19 +51,17 @@ def run_now(pipeline: str, *, project: str | Path, database_url: str, executor: 
     """
     root = Path(project).resolve()
     if executor == CELERY:
-        if not can_submit():
-            raise ConfigError("This polaretl has no polaretl.api.submit: use the local executor.")
         run_id = api.submit(pipeline, project=root, database_url=database_url)
         return Launch(pipeline, CELERY, run_id=int(run_id))
     if executor != LOCAL:
         raise ConfigError(f"Unknown executor {executor!r}: use {LOCAL!r} or {CELERY!r}.")
-    after = _last_run_id(database_url)
+    after = data.latest_run_id(database_url)
     logs = root / db.STATE_DIR / "app-runs"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log = logs / f"{pipeline}-{stamp}.log"
     # the URL goes by environment, not argv: other users of the machine can read argv
-    env = {**os.environ, db.ENV_URL: database_url}
+    env = {**os.environ, "POLARETL_DATABASE_URL": database_url}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "polaretl.cli", "run", pipeline, "--project", str(root)],
@@ -103,13 +81,15 @@ def find_run(url: str, launch: Launch) -> int | None:
     """The run id of a launched run, once its row is in ``polaretl.runs``."""
     if launch.run_id is not None:
         return launch.run_id
-    frame = data.query(
+    if launch.pid is None:
+        return None
+    return data.run_started_by(
         url,
-        "SELECT run_id FROM polaretl.runs WHERE pipeline = %s AND pid = %s AND host = %s "
-        "AND run_id > %s ORDER BY run_id DESC LIMIT 1",
-        [launch.pipeline, launch.pid, socket.gethostname(), launch.after_run_id],
+        launch.pipeline,
+        host=socket.gethostname(),
+        pid=launch.pid,
+        after=launch.after_run_id,
     )
-    return int(frame["run_id"][0]) if frame.height else None
 
 
 def is_alive(pid: int) -> bool:
@@ -144,24 +124,15 @@ def log_tail(launch: Launch, lines: int = 20) -> str:
     return "\n".join(launch.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def editable(
     pipeline: str, *, database_url: str, project: str | Path, column: str | None, check: str | None
-) -> pl.DataFrame | None:
+) -> pl.DataFrame:
     """Pending records in the export layout (``_quarantine_id``, one text column per raw
-    field, ``_quarantine_*`` context) for editing; None if the API cannot give it."""
-    if not (can_replay() and _accepts(api.quarantine, "fields")):
-        return None
+    field, ``_quarantine_*`` context) for editing."""
     return api.quarantine(
         pipeline,
         fields=True,
-        status="pending",
+        status=QuarantineStatus.PENDING,
         column=column,
         check=check,
         database_url=database_url,
@@ -195,28 +166,24 @@ def replay(
     database_url: str,
     project: str | Path,
     corrections: pl.DataFrame | None = None,
-) -> Any:
+) -> RunResult:
     """Re-ingest quarantined records through ``polaretl.api.replay``: records `ids` as
     stored, or the rows of `corrections` (the export layout, edited)."""
-    if not can_replay():
-        raise ConfigError("This polaretl has no polaretl.api.replay yet.")
-    kwargs: dict[str, Any] = {"ids": ids, "database_url": database_url}
-    if corrections is not None:
-        kwargs["corrections"] = corrections
-    if _accepts(api.replay, "workspace"):
-        kwargs["workspace"] = Path(project)
-    return api.replay(pipeline, **kwargs)
+    return api.replay(
+        pipeline,
+        ids=ids,
+        corrections=corrections,
+        database_url=database_url,
+        workspace=Path(project),
+    )
 
 
 def discard(
     pipeline: str, ids: list[int], *, reason: str, database_url: str, project: str | Path
-) -> Any:
+) -> int:
     """Discard quarantined records `ids` with a reason through ``polaretl.api.discard``."""
-    if not can_discard():
-        raise ConfigError("This polaretl has no polaretl.api.discard yet.")
     if not reason.strip():
         raise ConfigError("Give a reason to discard records.")
-    kwargs: dict[str, Any] = {"ids": ids, "reason": reason, "database_url": database_url}
-    if _accepts(api.discard, "workspace"):
-        kwargs["workspace"] = Path(project)
-    return api.discard(pipeline, **kwargs)
+    return api.discard(
+        pipeline, ids=ids, reason=reason, database_url=database_url, workspace=Path(project)
+    )

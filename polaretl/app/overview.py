@@ -8,9 +8,15 @@ import polars as pl
 import streamlit as st
 
 from polaretl.app import data, ui
+from polaretl.record.runs import RunStatus
 
 # plain characters: every browser's fonts have them (emoji are missing on many servers)
-ICONS = {"succeeded": "✓", "failed": "✗", "running": "…", "skipped": "–"}
+ICONS: dict[str, str] = {
+    RunStatus.SUCCEEDED: "✓",
+    RunStatus.FAILED: "✗",
+    RunStatus.RUNNING: "…",
+    RunStatus.SKIPPED: "–",
+}
 
 
 def status_label(status: pl.Expr) -> pl.Expr:

@@ -11,6 +11,8 @@ import streamlit as st
 
 from polaretl.app import actions, data, ui
 from polaretl.errors import PolaretlError
+from polaretl.record.quarantine import QuarantineStatus
+from polaretl.record.runs import RunResult
 
 _ANY = "any status"
 _FLASH = "polaretl_quarantine_flash"
@@ -31,7 +33,7 @@ def render() -> None:
     with left:
         pipeline = ui.pipeline_choice(settings.url, key="q_pipeline")
     with right:
-        choice = st.selectbox("Status", ["pending", "replayed", "discarded", _ANY], key="q_status")
+        choice = st.selectbox("Status", [*map(str, QuarantineStatus), _ANY], key="q_status")
         status = None if choice == _ANY else str(choice)
 
     reasons = data.quarantine_reasons(settings.url, pipeline=pipeline, status=status)
@@ -83,35 +85,26 @@ def _act(
 ) -> None:
     """Replay as stored, discard with a reason, or edit and replay pending records."""
     st.subheader("Replay, discard or edit")
-    if not (actions.can_replay() or actions.can_discard()):
-        st.info(
-            "Replay and discard need `polaretl.api.replay` and `polaretl.api.discard`, which "
-            "this installation does not have; this page is read-only."
-        )
-        return
-    if pipeline is None or status != "pending":
+    if pipeline is None or status != QuarantineStatus.PENDING:
         st.caption("Choose one pipeline and status *pending* to replay or discard records.")
         return
     url, project = settings.url, settings.project
     ids = st.multiselect("Records", [int(i) for i in records["id"]], key="q_selected")
     replay_col, discard_col = st.columns(2)
     with replay_col:
-        if actions.can_replay() and st.button(
-            "Replay selected as stored", disabled=not ids, key="q_replay"
-        ):
+        if st.button("Replay selected as stored", disabled=not ids, key="q_replay"):
             _do(lambda: _summary(actions.replay(pipeline, ids, database_url=url, project=project)))
     with discard_col:
-        if actions.can_discard():
-            why = st.text_input("Reason to discard", key="q_reason_text")
-            if st.button("Discard selected", disabled=not ids, key="q_discard"):
+        why = st.text_input("Reason to discard", key="q_reason_text")
+        if st.button("Discard selected", disabled=not ids, key="q_discard"):
 
-                def discard() -> str:
-                    count = actions.discard(
-                        pipeline, ids, reason=why, database_url=url, project=project
-                    )
-                    return f"Discarded {count} records."
+            def discard() -> str:
+                count = actions.discard(
+                    pipeline, ids, reason=why, database_url=url, project=project
+                )
+                return f"Discarded {count} records."
 
-                _do(discard)
+            _do(discard)
     original = actions.editable(
         pipeline,
         database_url=url,
@@ -119,7 +112,7 @@ def _act(
         column=reason[0] if reason else None,
         check=reason[1] if reason else None,
     )
-    if original is None or original.height == 0:
+    if original.height == 0:
         return
     st.markdown(
         "**Edit and replay**: correct the fields (a record that could not be parsed shows "
@@ -148,9 +141,8 @@ def _act(
         )
 
 
-def _summary(result: object) -> str:
-    summary = getattr(result, "summary", None)
-    return str(summary()) if callable(summary) else f"Replayed: {result}"
+def _summary(result: RunResult) -> str:
+    return result.summary()
 
 
 def _do(action: Callable[[], str]) -> None:

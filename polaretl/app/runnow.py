@@ -19,7 +19,7 @@ def render() -> None:
         st.caption("No pipelines in this workspace.")
         return
     name = st.selectbox("Pipeline", names, key="run_now_pipeline")
-    executors = [actions.LOCAL] + ([actions.CELERY] if actions.can_submit() else [])
+    executors = [actions.LOCAL, actions.CELERY]
     executor = st.radio(
         "Executor",
         executors,

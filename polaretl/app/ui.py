@@ -6,7 +6,6 @@ import datetime as dt
 import hmac
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,17 @@ import streamlit as st
 from polaretl import db
 from polaretl.app import data, guard
 from polaretl.errors import PolaretlError
+from polaretl.record.runs import RunStatus
 from polaretl.redact import redact_url
+from polaretl.settings import current
+from polaretl.workspace import load_pipelines
 
-ENV_PROJECT = "POLARETL_APP_PROJECT"
-ENV_PASSWORD = "POLARETL_APP_PASSWORD"
-STATUS_COLOURS = {"succeeded": "green", "failed": "red", "running": "orange", "skipped": "gray"}
+STATUS_COLOURS: dict[str, str] = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.RUNNING: "orange",
+    RunStatus.SKIPPED: "gray",
+}
 WINDOWS: dict[str, dt.timedelta | None] = {
     "last 24 hours": dt.timedelta(days=1),
     "last 7 days": dt.timedelta(days=7),
@@ -42,7 +47,7 @@ class Settings:
 def settings() -> Settings:
     """The workspace (``POLARETL_APP_PROJECT``, else here) and the database the CLI uses
     (``POLARETL_DATABASE_URL``, else the workspace's embedded one)."""
-    project = Path(os.environ.get(ENV_PROJECT) or ".").resolve()
+    project = (current().app_project or Path(".")).resolve()
     return Settings(project, db.resolve_url(None, project))
 
 
@@ -50,7 +55,7 @@ def authenticated() -> bool:
     """The password gate: True when no password is set or the right one was given.
     Failed sign-ins make the client wait before its next one, and are logged
     (`polaretl.app.guard`)."""
-    password = os.environ.get(ENV_PASSWORD)
+    password = current().app_password
     if not password or st.session_state.get("polaretl_authenticated"):
         return True
     st.title("polaretl")
@@ -89,8 +94,6 @@ def host_allowed() -> bool:
 
 def workspace_pipelines(project: Path) -> dict[str, Any]:
     """The workspace's pipelines by name; empty (with a note) if they cannot be loaded."""
-    from polaretl.workspace import load_pipelines  # noqa: PLC0415 - imports connectors
-
     try:
         return dict(load_pipelines(project))
     except PolaretlError as exc:

@@ -1,4 +1,4 @@
-"""What every extractor yields (`Chunk`) and the base class a new source subclasses.
+"""The base class a new source subclasses; what it yields is a `Chunk` (`polaretl.core`).
 
 A source is split into *slices* (a file, a key range, an endpoint): each slice is read
 on its own, checkpoints on its own, and is what the Celery executor dispatches as one
@@ -12,69 +12,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-#: Columns of `Chunk.rejects`: records the extractor could not even parse.
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(),
-    "raw": pl.String(),  # JSON text: the record exactly as received
-    "errors": pl.String(),  # JSON text: a list of {column, check, value, message}
-}
-
-SOURCE_COLUMN = "_polaretl_source"
-
-
-@dataclass
-class Chunk:
-    """One chunk of a slice, as received from the source.
-
-    Args:
-        frame: the records; text sources keep every column as text (the contract
-            casts), so a bad value becomes a quarantined row rather than a crash.
-        source: a label for the chunk, e.g. ``data/orders/a.csv`` or a URL page.
-        position: JSON-serialisable state after this chunk; a later run passes it back
-            to `Extractor.read` to resume. Include a fingerprint of the source if a
-            changed source must be read again.
-        sources: optional per-row source labels (``a.csv:17``), one per frame row;
-            `source` is used for every row when absent.
-        rejects: records that could not be parsed (see `REJECT_SCHEMA`).
-        null_values: text values that mean null (``""``, ``"NA"``); applied by the
-            contract, so the quarantined raw record still shows what was received.
-        bytes_read: bytes consumed from the source for this chunk (metrics only).
-        nested: columns at which some records held an object rather than a value (an
-            object a JSON source flattened into ``column_key`` columns): column -> one
-            boolean per frame row. A contract that names such a column quarantines
-            those rows ("the source holds an object here") instead of reading null.
-    """
-
-    frame: pl.DataFrame
-    source: str
-    position: dict[str, Any]
-    sources: pl.Series | None = None
-    rejects: pl.DataFrame | None = None
-    null_values: Sequence[str] = ()
-    bytes_read: int = 0
-    received: int = field(default=-1)
-    nested: dict[str, pl.Series] | None = None
-
-    def __post_init__(self) -> None:
-        if self.sources is not None and len(self.sources) != self.frame.height:
-            raise ValueError("Chunk.sources must have one label per frame row")
-        if self.received < 0:
-            self.received = self.frame.height + (
-                self.rejects.height if self.rejects is not None else 0
-            )
-
-    def source_labels(self) -> pl.Series:
-        """Per-row source labels, filled from `source` when the extractor gave none."""
-        if self.sources is not None:
-            return self.sources.cast(pl.String).alias(SOURCE_COLUMN)
-        return pl.repeat(self.source, self.frame.height, dtype=pl.String, eager=True).alias(
-            SOURCE_COLUMN
-        )
+from polaretl.core import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
+from polaretl.extract.storable import storable_record
 
 
 def reject_frame(
@@ -86,8 +29,6 @@ def reject_frame(
         >>> reject_frame(["a.csv:3"], ["2,b"], [[{"check": "field_count", "message": "x"}]]).height
         1
     """
-    from polaretl.extract.storable import storable_record  # noqa: PLC0415
-
     # a NUL, a lone surrogate or bytes that are not UTF-8 in a record: escaped, named
     kept = [storable_record(r, e, s) for s, r, e in zip(sources, raws, errors, strict=True)]
     return pl.DataFrame(
@@ -137,3 +78,6 @@ class Extractor(ABC):
     def describe(self) -> str:
         """A one-line description for `polaretl list`; never includes secrets."""
         return self.kind
+
+
+__all__ = ["REJECT_SCHEMA", "SOURCE_COLUMN", "Chunk", "Extractor", "reject_frame"]

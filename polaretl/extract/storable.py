@@ -31,12 +31,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
-if TYPE_CHECKING:
-    from polaretl.extract.base import Chunk
+from polaretl.core import REJECT_SCHEMA, Chunk
 
 #: The checks of a value PostgreSQL cannot store.
 CHECKS = ("nul_byte", "encoding")
@@ -246,7 +245,6 @@ def screen(chunk: Chunk, columns: Sequence[str] | None = None) -> Chunk:
     flags = frame.select(pl.any_horizontal(*nul.values()).alias("nul")).to_series()
     if not flags.any():
         return chunk
-    from polaretl.extract.base import REJECT_SCHEMA  # noqa: PLC0415 - base imports us
 
     labels = chunk.source_labels()
     bad = frame.filter(flags)

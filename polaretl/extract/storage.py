@@ -62,6 +62,7 @@ from tenacity import (
 
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.redact import redact_text, redact_url, register_secret
+from polaretl.settings import current
 
 #: URL schemes read through an object store.
 REMOTE_SCHEMES = ("s3", "gs", "az")
@@ -148,14 +149,6 @@ def _split(url: str) -> tuple[str, str, str]:
     return scheme.lower(), bucket, key
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    try:
-        return int(value) if value.strip() else default
-    except ValueError as exc:
-        raise ConfigError(f"{name}={value!r} is not a whole number.") from exc
-
-
 def retry_budget() -> tuple[int, float]:
     """(retries, seconds): ``POLARETL_STORAGE_RETRIES`` and ``POLARETL_STORAGE_RETRY_SECONDS``.
 
@@ -163,10 +156,8 @@ def retry_budget() -> tuple[int, float]:
         >>> retry_budget()
         (10, 120.0)
     """
-    return (
-        max(0, _env_int("POLARETL_STORAGE_RETRIES", 10)),
-        float(max(1, _env_int("POLARETL_STORAGE_RETRY_SECONDS", 120))),
-    )
+    settings = current()
+    return max(0, settings.storage_retries), max(1.0, settings.storage_retry_seconds)
 
 
 def _store(scheme: str, bucket: str) -> Any:

@@ -1,37 +1,18 @@
-"""The load stage: typed, valid rows into the destination, inside the batch's transaction."""
+"""The load stage: typed, valid rows into the destination, inside the batch's transaction.
+
+A loader is configuration (a table, a key, a mode), shared by every run of its pipeline;
+what it learns about a run (the target's columns, ...) it keeps in the run's
+`LoadContext.state`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
-import psycopg
 
-Connection = psycopg.Connection[tuple[Any, ...]]
-
-
-@dataclass
-class LoadContext:
-    """What a loader knows about the batch it loads."""
-
-    run_id: int
-    pipeline: str
-    nullable: dict[str, bool] = field(default_factory=dict)
-    #: the destination, for a loader's side connections (None: use `conn` only)
-    url: str | None = None
-
-
-@dataclass
-class LoadResult:
-    """Rows accepted by the target (`loaded`), rows actually written (`written`: rows
-    identical to what the target held are not rewritten) and in-batch duplicates that
-    were collapsed last-wins (`deduplicated`)."""
-
-    loaded: int
-    written: int
-    deduplicated: int = 0
+from polaretl.core import Connection, LoadContext, LoadResult, OnDuplicate
+from polaretl.errors import ConfigError
 
 
 class Loader(ABC):
@@ -50,5 +31,25 @@ class Loader(ABC):
         """Called in a transaction at the start of a run that does not resume: a loader
         that replaces its target's contents empties it here (default: nothing)."""
 
+    def replaces(self) -> bool:
+        """Whether a run that does not resume starts by emptying the target
+        (`start_fresh`), so it must start afresh (default: no)."""
+        return False
+
+    def duplicate_policy(self, value: str | OnDuplicate) -> OnDuplicate:
+        """Check an ``on_duplicate`` value for this loader; `Pipeline(on_duplicate=)`
+        passes it to every run (`LoadContext.on_duplicate`).
+
+        Raises:
+            ConfigError: the value is unknown, or this loader applies no such policy.
+        """
+        raise ConfigError(
+            f"on_duplicate= needs a loader that applies it (pe.PostgresLoader); "
+            f"{self.describe()} does not."
+        )
+
     def describe(self) -> str:
         return type(self).__name__
+
+
+__all__ = ["Connection", "LoadContext", "LoadResult", "Loader"]

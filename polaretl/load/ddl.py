@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import qualified
 from polaretl.errors import ConfigError
 
 LINEAGE_COLUMNS: dict[str, str] = {
@@ -43,26 +44,6 @@ silently. Rename it.
         )
     if not name or "\x00" in name:
         raise ConfigError(f"{what} {name!r} cannot be a PostgreSQL name (empty or NUL). {fix}")
-
-
-def qualified(table: str) -> sql.Composed:
-    """``schema.table`` (or ``table``) as a quoted identifier.
-
-    Example:
-        >>> from psycopg import sql as _s
-        >>> qualified('raw.orders').as_string(None)
-        '"raw"."orders"'
-    """
-    parts = split_table(table)
-    return sql.SQL(".").join(sql.Identifier(p) for p in parts)
-
-
-def split_table(table: str) -> tuple[str, str]:
-    """``("schema", "table")``; a bare name is in ``public``."""
-    if "." in table:
-        schema, name = table.split(".", 1)
-        return schema, name
-    return "public", table
 
 
 def normalise(frame: pl.DataFrame) -> pl.DataFrame:

@@ -11,20 +11,20 @@ ANALYZE cost 1.3 s per 1M rows for nothing. An upsert into a table that is empty
 the run starts COPYs straight into it until the first key conflict (then it merges).
 
 A key that comes again in a later batch of the same run follows `OnDuplicate`: the last
-copy wins (upsert's nature; counted in memory), or every copy after the first is
-refused and handed back in `KeyedLoadResult.refused` for the quarantine (the run's keys
-are claimed in ``polaretl.run_keys``, see `polaretl.record.repeats`).
+copy wins (upsert's nature; counted in memory, `polaretl.load.repeats`), or every copy
+after the first is refused and handed back in `LoadResult.refused` for the quarantine
+(the run claims its keys through `LoadContext.claim_keys`).
 
 `prepare` evolves the target with the contract: a new contract column is added
 (nullable); a change that cannot load as is (a type the target cannot hold without
 loss, a nullable column the target holds NOT NULL, another key) fails the run before
-its first batch with the ``ALTER TABLE`` to run (`polaretl.quality.evolution`).
+its first batch with the ``ALTER TABLE`` to run (`polaretl.load.evolution`).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pgpq
@@ -32,21 +32,20 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from polaretl.errors import ConfigError, CopyError, LoadError, TransientLoadError
-from polaretl.extract.base import SOURCE_COLUMN
-from polaretl.load import prune
-from polaretl.load.base import Connection, LoadContext, Loader, LoadResult
-from polaretl.load.ddl import (
-    LINEAGE_COLUMNS,
-    check_identifier,
-    create_table,
-    normalise,
-    pg_type,
+from polaretl.core import (
+    SOURCE_COLUMN,
+    Connection,
+    LoadContext,
+    LoadResult,
+    OnDuplicate,
     qualified,
     split_table,
 )
-from polaretl.quality import evolution
-from polaretl.record import repeats
+from polaretl.errors import ConfigError, CopyError, LoadError, TransientLoadError
+from polaretl.load import evolution, prune
+from polaretl.load.base import Loader
+from polaretl.load.ddl import LINEAGE_COLUMNS, check_identifier, create_table, normalise, pg_type
+from polaretl.load.repeats import Seen
 from polaretl.redact import redact_text
 
 RUN_COLUMN = "_polaretl_run_id"
@@ -62,33 +61,17 @@ class Mode(enum.StrEnum):
     UPSERT = "upsert"  # stage, then insert new keys and update changed rows
 
 
-class OnDuplicate(enum.StrEnum):
-    """What happens to a key that comes again later in the same run."""
-
-    LAST = "last"  # the last copy wins (upsert); repeats are counted
-    QUARANTINE = "quarantine"  # the first copy is loaded, later ones are quarantined
-
-
 @dataclass
-class KeyedLoadResult(LoadResult):
-    """A `LoadResult` with the batch's repeats of keys loaded earlier in the run.
+class _RunState:
+    """What `prepare` learnt for the run's batches (kept in `LoadContext.state`)."""
 
-    Attributes:
-        refused: rows not loaded under ``on_duplicate="quarantine"`` (the loaded
-            frame's columns, lineage source included), for the batch's quarantine.
-        repeats: rows whose key an earlier batch of this run had loaded.
-    """
-
-    refused: pl.DataFrame | None = None
-    repeats: int = 0
-    key: tuple[str, ...] = ()
-
-
-@dataclass
-class _Target:
     columns: list[str]  # data columns loaded, in frame order
     types: dict[str, str]  # the target's column types
     direct: bool  # frame types equal the target's: COPY needs no staging casts
+    # An upsert into a table empty when the run started COPYs straight into it until
+    # the first key conflict, then merges for the rest of the run
+    copy_first: bool
+    seen: Seen = field(default_factory=Seen)  # keys loaded in the run (last wins)
 
 
 class PostgresLoader(Loader):
@@ -137,9 +120,6 @@ class PostgresLoader(Loader):
                 "identify a row."
             )
         self.on_duplicate = self.duplicate_policy(on_duplicate)
-        self._target: _Target | None = None
-        self._seen = repeats.Seen()  # keys loaded in the run, to count repeats (last wins)
-        self._copy_first = False
 
     def duplicate_policy(self, value: str | OnDuplicate) -> OnDuplicate:
         """Check an ``on_duplicate`` value for this loader (`Pipeline` sets it so too)."""
@@ -156,6 +136,9 @@ class PostgresLoader(Loader):
                 "key=...) names the column(s) whose repeats are quarantined."
             )
         return policy
+
+    def replaces(self) -> bool:
+        return self.mode is Mode.REPLACE
 
     def describe(self) -> str:
         on = f" on {', '.join(self.key)}" if self.key else ""
@@ -207,20 +190,26 @@ class PostgresLoader(Loader):
                 evolution.check_columns(conn, self.table, data, existing, self.key, ctx.nullable)
                 if self.key:
                     evolution.check_key(conn, self.table, self.key, upsert=self.mode is Mode.UPSERT)
-                if self.on_duplicate is OnDuplicate.QUARANTINE:
-                    repeats.forget_finished(conn)
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "prepare the target") from exc
         types = {n: existing[n] for n in data}
         direct = all(pg_type(t) == types[n] for n, t in data.items())
-        self._target = _Target(columns=list(data), types=types, direct=direct)
         # An upsert into an empty table is a plain load until a key repeats: COPY straight
         # into the target (measured: a first load 2-3x faster than staging + ON CONFLICT);
         # the first conflict rolls back to a savepoint and switches to staging for the run.
         empty = conn.execute(
             sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(qualified(self.table))
         ).fetchone()
-        self._copy_first = bool(empty and empty[0]) and direct
+        before = ctx.state if isinstance(ctx.state, _RunState) else None
+        ctx.state = _RunState(
+            columns=list(data),
+            types=types,
+            direct=direct,
+            copy_first=bool(empty and empty[0]) and direct,
+            # prepared again for another slice of the same run (a Celery worker): the
+            # keys counted so far still count
+            seen=before.seen if before is not None else Seen(),
+        )
 
     def start_fresh(self, conn: Connection, ctx: LoadContext) -> None:
         if self.mode is Mode.REPLACE:
@@ -237,13 +226,18 @@ class PostgresLoader(Loader):
     # -- once per batch, inside the batch's transaction -------------------------------
 
     def load(self, conn: Connection, frame: pl.DataFrame, ctx: LoadContext) -> LoadResult:
-        target = self._target
-        if target is None:
+        target = ctx.state
+        if not isinstance(target, _RunState):
             raise LoadError("PostgresLoader.load called before prepare(); this is a bug.")
         if frame.height == 0:
             return LoadResult(0, 0)
         deduplicated, batch = 0, frame  # `batch`: the frame as given (a retry gives it again)
-        refuse = self.on_duplicate is OnDuplicate.QUARANTINE
+        refuse = (ctx.on_duplicate or self.on_duplicate) is OnDuplicate.QUARANTINE
+        if refuse and ctx.claim_keys is None:
+            raise LoadError(
+                "on_duplicate='quarantine' needs the run to claim keys (LoadContext."
+                "claim_keys); the run did not give it. This is a bug."
+            )
         refused: list[pl.DataFrame] = []
         frame = normalise(
             frame.select(
@@ -271,13 +265,13 @@ class PostgresLoader(Loader):
             if self.mode is not Mode.UPSERT and target.direct and not refuse:
                 _copy(conn, qualified(self.table), frame)
                 return LoadResult(frame.height, frame.height, deduplicated)
-            if self.mode is Mode.UPSERT and not refuse and self._copy_first:
+            if self.mode is Mode.UPSERT and not refuse and target.copy_first:
                 try:
                     with conn.transaction():  # a savepoint
                         _copy(conn, qualified(self.table), frame)
                     # the primary key held: no earlier batch of the run had these keys
-                    self._seen.remember(ctx.run_id, batch, frame.select(self.key))
-                    return KeyedLoadResult(
+                    target.seen.remember(ctx.run_id, batch, frame.select(self.key))
+                    return LoadResult(
                         frame.height,
                         frame.height,
                         deduplicated,
@@ -286,9 +280,9 @@ class PostgresLoader(Loader):
                         key=tuple(self.key),
                     )
                 except psycopg.errors.UniqueViolation:
-                    self._copy_first = False  # keys meet existing rows: merge from now on
+                    target.copy_first = False  # keys meet existing rows: merge from now on
             last_wins = self.mode is Mode.UPSERT and not refuse
-            found = self._seen.count(ctx.run_id, batch, frame.select(self.key)) if last_wins else 0
+            found = target.seen.count(ctx.run_id, batch, frame.select(self.key)) if last_wins else 0
             # unchanged rows are dropped before the merge: in Polars when it can compare
             # exactly (nothing to stage if nothing changed), else in the database
             staged, bounds, compare_in_db = frame, None, last_wins and target.direct
@@ -304,7 +298,7 @@ class PostgresLoader(Loader):
                 if changed is not None:
                     staged, compare_in_db = changed, False
                     if changed.height == 0:
-                        return KeyedLoadResult(
+                        return LoadResult(
                             frame.height,
                             0,
                             deduplicated,
@@ -325,7 +319,8 @@ class PostgresLoader(Loader):
             loaded = frame.height
             if refuse:  # the key claim joins the staged keys; ON CONFLICT needs no stats
                 conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(_STAGE)))
-                rows = repeats.claim(conn, _STAGE, self.key, ctx.run_id, _ROW)
+                assert ctx.claim_keys is not None  # checked above
+                rows = ctx.claim_keys(conn, ctx.run_id, _STAGE, self.key, _ROW)
                 refused.append(frame.filter(pl.col(_ROW).is_in(rows)).drop(_ROW))
                 found, loaded = len(rows), frame.height - len(rows)
             columns = [c for c in frame.columns if c != _ROW]
@@ -333,14 +328,14 @@ class PostgresLoader(Loader):
                 self._prune_unchanged(conn, target, bounds)
             written = conn.execute(self._merge_sql(target, columns)).rowcount
             gone = pl.concat(refused).drop(RUN_COLUMN) if refused else None
-            return KeyedLoadResult(
+            return LoadResult(
                 loaded, written, deduplicated, refused=gone, repeats=found, key=tuple(self.key)
             )
         except psycopg.Error as exc:
             raise _wrap(exc, self.table, "load a batch into") from exc
 
     def _prune_unchanged(
-        self, conn: Connection, target: _Target, bounds: tuple[int, int] | None
+        self, conn: Connection, target: _RunState, bounds: tuple[int, int] | None
     ) -> None:
         """Drop staged rows the target already holds unchanged, before the merge.
 
@@ -407,7 +402,7 @@ class PostgresLoader(Loader):
         ).fetchone()
         return (int(lo), int(hi)) if row is not None and int(row[0]) < cap else None
 
-    def _merge_sql(self, target: _Target, columns: list[str]) -> sql.Composed:
+    def _merge_sql(self, target: _RunState, columns: list[str]) -> sql.Composed:
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         select = sql.SQL(", ").join(
             sql.SQL("s.{}::{}").format(sql.Identifier(c), sql.SQL(target.types[c]))

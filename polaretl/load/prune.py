@@ -25,7 +25,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from polaretl.load.ddl import qualified
+from polaretl.core import qualified
 
 try:  # pragma: no cover - adbc-driver-postgresql is a dependency of the SQL extractor
     import adbc_driver_postgresql.dbapi as adbc_pg

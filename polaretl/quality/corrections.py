@@ -20,27 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from psycopg import sql
 
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
 from polaretl.record import quarantine, schema_versions
+from polaretl.record.quarantine import QuarantineStatus
 
 ID = "_quarantine_id"
 RAW = "_quarantine_raw"
 META = (ID, RAW, "_quarantine_errors", "_quarantine_source", "_quarantine_run_id")
 FORMATS = ("csv", "parquet")
-_VALUE = "coalesce(q.corrected, q.raw)"
-# a raw record holding escaped text (a NUL, bytes that are not UTF-8: see
-# polaretl.extract.storable) replays only corrected: as it is, it would load the escapes
-_ESCAPED = """(q.corrected IS NULL AND q.errors @> '[{"escaped": true}]')"""
 
 
 def export_frame(
     conn: Connection,
     pipeline: str,
     *,
-    status: str | None = "pending",
+    status: str | None = QuarantineStatus.PENDING,
     run_id: int | None = None,
     column: str | None = None,
     check: str | None = None,
@@ -50,25 +46,14 @@ def export_frame(
     clause, params = quarantine.where(
         pipeline, status=status, run_id=run_id, column=column, check=check, ids=ids
     )
-    cur = conn.execute(
-        sql.SQL(
-            "SELECT q.id, CASE WHEN jsonb_typeof({v}) = 'object' THEN NULL ELSE {v} #>> '{{}}' "
-            "END, q.errors::text, q.source, q.run_id FROM polaretl.quarantine q WHERE {w} "
-            "ORDER BY q.id"
-        ).format(v=sql.SQL(_VALUE), w=clause),
-        params,
+    meta = (
+        quarantine.as_exported(conn, clause, params)
+        .rename(dict(zip(["id", "raw", "errors", "source", "run_id"], META, strict=True)))
+        .cast(
+            {ID: pl.Int64, RAW: pl.String, **{m: pl.String for m in META[2:4]}, META[4]: pl.Int64}
+        )
     )
-    meta = pl.DataFrame(
-        cur.fetchall(),
-        schema={
-            ID: pl.Int64,
-            RAW: pl.String,
-            **{m: pl.String for m in META[2:4]},
-            META[4]: pl.Int64,
-        },
-        orient="row",
-    )
-    wide = _fields(conn, clause, params)
+    wide = quarantine.fields(conn, clause, params, id_column=ID)
     order = [c["name"] for c in (schema_versions.latest(conn, pipeline) or (0, []))[1]]
     names = [n for n in order if n not in META] + [
         n for n in wide.columns if n != ID and n not in order
@@ -114,10 +99,10 @@ def read(path: str | Path) -> pl.DataFrame:
 
 @dataclass
 class ReplayInput:
-    """What a replay reads: the records to run (id + text fields), the corrections to
-    store first (id + JSON), and counts of what it leaves alone."""
+    """What a replay reads: the ids of the records to run, the corrections to store
+    before it reads them (id + JSON), and counts of what it leaves alone."""
 
-    records: pl.DataFrame
+    ids: list[int]
     corrections: pl.DataFrame
     needs_correction: int
     skipped: int
@@ -131,27 +116,19 @@ def replay_input(
     ids: list[int] | None = None,
     corrected: pl.DataFrame | None = None,
 ) -> ReplayInput:
-    """The pending records a replay runs: from `corrected` (an edited export: rows whose
-    fields are all empty are not corrections) or from the database (a record that was
-    never parsed and has no correction cannot run and is counted in `needs_correction`).
+    """The pending records a replay runs: those `corrected` corrects (an edited export:
+    rows whose fields are all empty are not corrections), else those of the database that
+    can run (a record that was never parsed and has no correction cannot, and is counted
+    in `needs_correction`).
     """
     clause, params = quarantine.where(pipeline, run_id=run_id, ids=ids)
-    pending = pl.DataFrame(
-        conn.execute(
-            sql.SQL(
-                "SELECT q.id, jsonb_typeof({v}) = 'object' AND {escaped} IS NOT TRUE "
-                "FROM polaretl.quarantine q WHERE {w}"
-            ).format(v=sql.SQL(_VALUE), escaped=sql.SQL(_ESCAPED), w=clause),
-            params,
-        ).fetchall(),
-        schema={ID: pl.Int64, "parsed": pl.Boolean},
-        orient="row",
-    )
+    pending = quarantine.parsed(conn, clause, params).rename({"id": ID})
     if corrected is None:
         runnable = pending.filter("parsed")
-        records = _fields(conn, *quarantine.where(ids=runnable[ID].to_list()))
         empty = pl.DataFrame(schema={"id": pl.Int64, "corrected": pl.String})
-        return ReplayInput(records, empty, pending.height - runnable.height, 0)
+        return ReplayInput(
+            sorted(runnable[ID].to_list()), empty, pending.height - runnable.height, 0
+        )
     fields = [c for c in corrected.columns if c not in META]
     corrected = corrected.select(pl.col(ID).cast(pl.Int64), pl.col(fields).cast(pl.String))
     edited = corrected.filter(
@@ -169,20 +146,6 @@ def replay_input(
         pl.col(ID).alias("id"),
         (pl.struct(fields).struct.json_encode() if fields else pl.lit("{}")).alias("corrected"),
     )
-    return ReplayInput(records, store, needs.height, edited.height - records.height)
-
-
-def _fields(conn: Connection, clause: sql.Composable, params: list[object]) -> pl.DataFrame:
-    """``_quarantine_id`` and one text column per raw field of the selected records."""
-    query = sql.SQL(
-        "COPY (SELECT q.id, kv.key, kv.value FROM polaretl.quarantine q "
-        "CROSS JOIN LATERAL jsonb_each_text({v}) kv "
-        "WHERE jsonb_typeof({v}) = 'object' AND {w} ORDER BY q.id) TO STDOUT (FORMAT csv)"
-    ).format(v=sql.SQL(_VALUE), w=clause)
-    with conn.cursor() as cur, cur.copy(query, params) as copy:
-        data = b"".join(bytes(block) for block in copy)
-    schema = {ID: pl.Int64, "key": pl.String, "value": pl.String}
-    if not data:
-        return pl.DataFrame(schema={ID: pl.Int64})
-    long = pl.read_csv(data, has_header=False, new_columns=list(schema), schema=schema)
-    return long.pivot(on="key", index=ID, values="value", aggregate_function="first")
+    return ReplayInput(
+        sorted(records[ID].to_list()), store, needs.height, edited.height - records.height
+    )

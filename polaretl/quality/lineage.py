@@ -20,19 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from psycopg import sql
 
+from polaretl.core import Connection, qualified
 from polaretl.errors import ConfigError, RecordError
-from polaretl.load.base import Connection
-from polaretl.load.ddl import qualified
+from polaretl.record.lineage import steps as lineage_steps
+from polaretl.record.quarantine import QUARANTINE_LABEL
 
-QUARANTINE_LABEL = "quarantine:"
-# the quarantine record a replayed row came from (the CASE keeps the cast from ever
-# seeing a source label that is not one)
-_ORIGIN = sql.SQL(
-    "CASE WHEN t._polaretl_source ~ '^quarantine:[0-9]+$' "
-    "THEN substr(t._polaretl_source, 12)::bigint END"
-)
 STEP_SCHEMA = {
     "step": pl.String,
     "run_id": pl.Int64,
@@ -104,24 +97,7 @@ def lineage(conn: Connection, table: str, key: object) -> pl.DataFrame:
     unknown = [c for c in wanted if c not in types]
     if unknown:
         raise ConfigError(f"Table {table} has no column {', '.join(unknown)}.")
-    match = sql.SQL(" AND ").join(
-        [sql.SQL("t.{} = %s::{}").format(sql.Identifier(c), sql.SQL(types[c])) for c in wanted]
-    )
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT 'loaded', r.run_id, r.pipeline, r.executor, r.status, t._polaretl_source, "
-            "t._polaretl_loaded_at, q.id, NULL::text FROM {} t "
-            "LEFT JOIN polaretl.runs r ON r.run_id = t._polaretl_run_id "
-            "LEFT JOIN polaretl.quarantine q ON q.id = {origin} "
-            "WHERE {} "
-            "UNION ALL "
-            "SELECT 'quarantined', r.run_id, r.pipeline, r.executor, r.status, q.source, "
-            "q.created_at, q.id, q.errors::text FROM {} t "
-            "JOIN polaretl.quarantine q ON q.id = {origin} "
-            "LEFT JOIN polaretl.runs r ON r.run_id = q.run_id WHERE {}"
-        ).format(qualified(table), match, qualified(table), match, origin=_ORIGIN),
-        [*wanted.values(), *wanted.values()],
-    ).fetchall()
+    rows = lineage_steps(conn, table, wanted, types)
     if not rows:
         shown = ", ".join(f"{c} = {v!r}" for c, v in wanted.items())
         raise RecordError(f"No row of {table} has {shown}.")

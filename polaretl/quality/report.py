@@ -11,19 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from polaretl.load.base import Connection
-from polaretl.record import schema_versions
+from polaretl.core import Connection
+from polaretl.record import quarantine, runs, schema_versions
 
 
 def run_quality(conn: Connection, run_id: int) -> dict[str, Any]:
     """Schema changes, duplicate counts and replay outcome of one run."""
     changes = schema_versions.history(conn, run_id=run_id)
-    row = conn.execute(
-        "SELECT metrics, (SELECT count(*) FROM polaretl.quarantine WHERE replay_run_id = %s) "
-        "FROM polaretl.runs WHERE run_id = %s",
-        (run_id, run_id),
-    ).fetchone()
-    metrics: dict[str, Any] = dict(row[0] or {}) if row else {}
+    run = runs.get(conn, run_id)
+    metrics: dict[str, Any] = dict(run.metrics) if run is not None else {}
     out: dict[str, Any] = {
         "schema_changes": [
             {
@@ -39,7 +35,7 @@ def run_quality(conn: Connection, run_id: int) -> dict[str, Any]:
     }
     if "replayed" in metrics:
         out["replay"] = {
-            "replayed": int(row[1]) if row else 0,
+            "replayed": quarantine.replayed_by(conn, run_id),
             "still_pending": int(metrics.get("still_pending", 0)),
             "needs_correction": int(metrics.get("needs_correction", 0)),
             "skipped": int(metrics.get("skipped", 0)),

@@ -15,12 +15,8 @@ from typing import Any
 
 import psycopg
 
-from polaretl.errors import LoadError, Terminal
-from polaretl.load.base import Connection
-
-
-class CheckpointConflictError(LoadError, Terminal):
-    """Another process committed this slice's batch first; this copy stops."""
+from polaretl.core import Connection
+from polaretl.errors import CheckpointConflictError
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,42 @@ or the Python API) is kept in ``corrected``, and replay reads ``coalesce(correct
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import Connection
 from polaretl.errors import ConfigError
 from polaretl.extract.storable import storable_json
-from polaretl.load.base import Connection
+from polaretl.record.rows import frame as _rows
+from polaretl.record.rows import where as _filters
 
-STATUSES = ("pending", "replayed", "discarded")
+
+class QuarantineStatus(enum.StrEnum):
+    """A quarantined record's ``status`` (stored as this text)."""
+
+    PENDING = "pending"
+    REPLAYED = "replayed"
+    DISCARDED = "discarded"
+
+
+STATUSES = tuple(QuarantineStatus)
+
+#: The source label of a row a replay loaded: ``quarantine:<id>`` names its record.
+QUARANTINE_LABEL = "quarantine:"
+
+# a record as it stands: its correction, else as received
+_VALUE = sql.SQL("coalesce(q.corrected, q.raw)")
+# a raw record holding escaped text, not corrected
+_ESCAPED = sql.SQL("""(q.corrected IS NULL AND q.errors @> '[{"escaped": true}]')""")
+# every error of a quarantined record, whatever shape `errors` has (a list, or one object)
+_ERRORS = sql.SQL(
+    "jsonb_array_elements(CASE WHEN jsonb_typeof(q.errors) = 'array' THEN q.errors "
+    "ELSE jsonb_build_array(q.errors) END)"
+)
 
 
 def write(conn: Connection, frame: pl.DataFrame, *, run_id: int, pipeline: str, slice: str) -> int:
@@ -145,7 +169,7 @@ def read(
         "status, created_at, updated_at, replay_run_id, discard_reason, "
         "corrected::text AS corrected FROM polaretl.quarantine q WHERE {} ORDER BY id"
     ).format(clause)
-    return _frame(conn, query, params)
+    return _rows(conn, query, params)
 
 
 def reasons(
@@ -165,7 +189,7 @@ def reasons(
         "CROSS JOIN LATERAL jsonb_array_elements(q.errors) e WHERE {} "
         "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
     ).format(clause)
-    return _frame(conn, query, params)
+    return _rows(conn, query, params)
 
 
 def mark_replayed(conn: Connection, ids: Sequence[int], replay_run_id: int) -> int:
@@ -220,7 +244,137 @@ def discard(conn: Connection, pipeline: str, ids: Sequence[int], reason: str) ->
     ).rowcount
 
 
-def _frame(conn: Connection, query: sql.Composed, params: list[Any]) -> pl.DataFrame:
-    cur = conn.execute(query, params)
-    names = [d.name for d in cur.description or []]
-    return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
+def as_exported(conn: Connection, clause: sql.Composable, params: list[object]) -> pl.DataFrame:
+    """The selected records (`where`) as ``id``, ``raw`` (the text of a record that was
+    never parsed, else null), ``errors`` (JSON text), ``source``, ``run_id``, by id."""
+    return _rows(
+        conn,
+        sql.SQL(
+            "SELECT q.id, CASE WHEN jsonb_typeof({v}) = 'object' THEN NULL ELSE {v} #>> '{{}}' "
+            "END AS raw, q.errors::text AS errors, q.source, q.run_id FROM polaretl.quarantine q "
+            "WHERE {w} ORDER BY q.id"
+        ).format(v=_VALUE, w=clause),
+        params,
+    )
+
+
+def parsed(conn: Connection, clause: sql.Composable, params: list[object]) -> pl.DataFrame:
+    """``id`` and ``parsed`` (whether the record as it stands has fields a replay can run)
+    of the selected records. A raw record holding escaped text (a NUL, bytes that are not
+    UTF-8: see polaretl.extract.storable) runs only once corrected: as it is, it would load
+    the escapes."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT q.id, jsonb_typeof({v}) = 'object' AND {escaped} IS NOT TRUE "
+            "FROM polaretl.quarantine q WHERE {w}"
+        ).format(v=_VALUE, escaped=_ESCAPED, w=clause),
+        params,
+    ).fetchall()
+    return pl.DataFrame(rows, schema={"id": pl.Int64, "parsed": pl.Boolean}, orient="row")
+
+
+def fields(
+    conn: Connection, clause: sql.Composable, params: list[object], *, id_column: str = "id"
+) -> pl.DataFrame:
+    """`id_column` and one text column per field of the selected records as they stand
+    (flattened by ``jsonb_each_text`` in PostgreSQL, pivoted by Polars: no loop over
+    records)."""
+    query = sql.SQL(
+        "COPY (SELECT q.id, kv.key, kv.value FROM polaretl.quarantine q "
+        "CROSS JOIN LATERAL jsonb_each_text({v}) kv "
+        "WHERE jsonb_typeof({v}) = 'object' AND {w} ORDER BY q.id) TO STDOUT (FORMAT csv)"
+    ).format(v=_VALUE, w=clause)
+    with conn.cursor() as cur, cur.copy(query, params) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    schema = {id_column: pl.Int64, "key": pl.String, "value": pl.String}
+    if not data:
+        return pl.DataFrame(schema={id_column: pl.Int64})
+    long = pl.read_csv(data, has_header=False, new_columns=list(schema), schema=schema)
+    return long.pivot(on="key", index=id_column, values="value", aggregate_function="first")
+
+
+def field_names(conn: Connection, clause: sql.Composable, params: list[object]) -> list[str]:
+    """Every field name of the selected records as they stand, sorted."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT k FROM polaretl.quarantine q CROSS JOIN LATERAL "
+            "jsonb_object_keys({v}) k WHERE jsonb_typeof({v}) = 'object' AND {w} ORDER BY 1"
+        ).format(v=_VALUE, w=clause),
+        params,
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def replayed_by(conn: Connection, run_id: int) -> int:
+    """How many records run `run_id` (a replay) loaded."""
+    got = conn.execute(
+        "SELECT count(*) FROM polaretl.quarantine WHERE replay_run_id = %s", (run_id,)
+    ).fetchone()
+    return int(got[0]) if got else 0
+
+
+def reasons_of_run(conn: Connection, run_id: int) -> list[tuple[str | None, str, int]]:
+    """(column, check, count) of the errors of the records run `run_id` rejected."""
+    rows = conn.execute(
+        "SELECT e->>'column' AS col, e->>'check' AS chk, count(*) FROM "
+        "polaretl.quarantine q, jsonb_array_elements(q.errors) e WHERE q.run_id = %s "
+        "GROUP BY 1, 2 ORDER BY 3 DESC",
+        (run_id,),
+    ).fetchall()
+    return [(c, str(k), int(n)) for c, k, n in rows]
+
+
+# -- what the ops app shows -----------------------------------------------------------
+
+
+def rejections(
+    conn: Connection, *, run_id: int | None = None, pipeline: str | None = None
+) -> pl.DataFrame:
+    """Rejections by column and check (the ``polaretl.rejections`` view)."""
+    clause, params = _filters(run_id=run_id, pipeline=pipeline)
+    statement = sql.SQL(
+        'SELECT "column", "check", sum(count)::bigint AS count FROM polaretl.rejections {}'
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    ).format(clause)
+    return _rows(conn, statement, params, empty_as_text=True)
+
+
+def reasons_with_example(
+    conn: Connection, *, pipeline: str | None = None, status: str | None = "pending"
+) -> pl.DataFrame:
+    """Records by reason (column and check): how many, and one example message."""
+    clause, params = _filters(pipeline=pipeline, status=status)
+    statement = sql.SQL(
+        "SELECT e->>'column' AS \"column\", e->>'check' AS \"check\","
+        " count(DISTINCT q.id) AS records, min(e->>'message') AS example"
+        " FROM polaretl.quarantine q CROSS JOIN LATERAL {errors} AS e {where}"
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
+    ).format(errors=_ERRORS, where=clause)
+    return _rows(conn, statement, params, empty_as_text=True)
+
+
+def for_review(
+    conn: Connection,
+    *,
+    pipeline: str | None = None,
+    status: str | None = "pending",
+    run_id: int | None = None,
+    reason: tuple[str | None, str] | None = None,
+    limit: int = 1000,
+) -> pl.DataFrame:
+    """Records (newest first) with their messages, raw record and errors; `reason`:
+    (column, check) keeps records with such an error."""
+    clause, params = _filters(pipeline=pipeline, status=status, run_id=run_id)
+    if reason is not None:
+        clause = clause + sql.SQL(
+            " AND EXISTS (SELECT 1 FROM {errors} AS e"
+            " WHERE e->>'column' IS NOT DISTINCT FROM %s AND e->>'check' = %s)"
+        ).format(errors=_ERRORS)
+        params.extend(reason)
+    statement = sql.SQL(
+        "SELECT id, run_id, pipeline, source, status, created_at,"
+        " (SELECT string_agg(e->>'message', '; ') FROM {errors} AS e) AS messages,"
+        " raw::text AS raw, errors::text AS errors, discard_reason, replay_run_id"
+        " FROM polaretl.quarantine q {where} ORDER BY id DESC LIMIT %s"
+    ).format(errors=_ERRORS, where=clause)
+    return _rows(conn, statement, [*params, limit], empty_as_text=True)

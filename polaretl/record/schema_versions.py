@@ -16,42 +16,49 @@ advisory lock per pipeline serialises them, so one change is recorded once.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import Any
 
 import polars as pl
+from psycopg import sql
 
-from polaretl.extract.base import Chunk
-from polaretl.load.base import Connection
+from polaretl.core import Chunk, Connection
+from polaretl.record.rows import frame as _rows
+from polaretl.record.rows import where as _filters
 from polaretl.validate.drift import Drift, compare
 from polaretl.validate.infer import infer_types, overlap, sketch
 
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
-
 
 def observe(
-    conn: Connection, pipeline: Pipeline, run_id: int, chunk: Chunk, slice: str
+    conn: Connection,
+    pipeline: str,
+    run_id: int,
+    chunk: Chunk,
+    slice: str,
+    *,
+    required: Collection[str] = (),
+    named: Collection[str] | None = None,
 ) -> Drift | None:
     """Record the chunk's shape if it differs from the last version; return the drift
-    (None when the chunk has no columns to judge, e.g. an empty file)."""
+    (None when the chunk has no columns to judge, e.g. an empty file). `named`: the
+    columns the pipeline's contract names; `required`: those of them the source must
+    hold (an ``Optional[T]`` field may be absent)."""
     if not chunk.frame.columns:
         return None
     seen = infer_types(chunk.frame, chunk.null_values)
-    named = set(getattr(pipeline.validator, "columns", ()))
-    required = set(getattr(pipeline.validator, "required", named))  # Optional[T] may be absent
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"polaretl:schema:{pipeline.name}",),
+            (f"polaretl:schema:{pipeline}",),
         )
-        last = latest(conn, pipeline.name)
+        last = latest(conn, pipeline)
         previous = {c["name"]: c["type"] for c in last[1]} if last else None
         sketches = {c["name"]: c.get("sketch", []) for c in last[1]} if last else {}
         drift = compare(
             previous,
             seen,
-            required=required,
-            named=named,
+            required=set(required),
+            named=set(named) if named is not None else None,
             overlap=lambda old, new: overlap(chunk.frame, new, sketches.get(old, [])),
         )
         if last is not None and not drift.changed:
@@ -64,7 +71,7 @@ def observe(
             "INSERT INTO polaretl.schema_versions (pipeline, version, run_id, columns, added, "
             "removed, retyped, renamed, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                pipeline.name,
+                pipeline,
                 (last[0] if last else 0) + 1,
                 run_id,
                 json.dumps(columns),
@@ -121,6 +128,32 @@ def history(
         **{n: pl.String for n in ("columns", "added", "removed", "retyped", "renamed")},
     }
     return pl.DataFrame(cur.fetchall(), schema=names, orient="row").cast(schema)  # type: ignore[arg-type]
+
+
+def changes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """The versions run `run_id` recorded, but a first one (a baseline, not a change):
+    ``version``, ``added``, ``removed``, ``retyped``, ``renamed``."""
+    cur = conn.execute(
+        "SELECT version, added, removed, retyped, renamed FROM polaretl.schema_versions "
+        "WHERE run_id = %s AND version > 1 ORDER BY version",
+        (run_id,),
+    )
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def listing(
+    conn: Connection, *, pipeline: str | None = None, run_id: int | None = None
+) -> pl.DataFrame:
+    """Recorded versions, newest first (JSON columns as text), for the ops app."""
+    clause, params = _filters(pipeline=pipeline, run_id=run_id)
+    statement = sql.SQL(
+        "SELECT id, pipeline, version, run_id, detected_at, columns::text AS columns,"
+        " added::text AS added, removed::text AS removed, retyped::text AS retyped,"
+        " renamed::text AS renamed FROM polaretl.schema_versions {}"
+        " ORDER BY pipeline, version DESC"
+    ).format(clause)
+    return _rows(conn, statement, params, empty_as_text=True)
 
 
 def describe(row: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from celery.schedules import crontab
 
 from polaretl.errors import ConfigError
+from polaretl.run.celery_app import default_queue
 
 _INTERVAL = re.compile(r"^\s*(?:every\s+)?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day)?s?\s*$")
 _UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -56,8 +57,6 @@ def parse_schedule(spec: str | int | float) -> crontab | dt.timedelta:
 
 def beat_schedule(pipelines: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """Beat entries for every pipeline that has a schedule."""
-    from polaretl.run.celery_app import default_queue
-
     return {
         f"polaretl:{p.name}": {
             "task": "polaretl.start",

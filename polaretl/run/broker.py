@@ -8,7 +8,6 @@ CLI) that asks for it reaches the same server, which the first of them started.
 from __future__ import annotations
 
 import fcntl
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ import redis
 from polaretl.db import STATE_DIR
 from polaretl.errors import BrokerError, ConfigError
 from polaretl.redact import redact_url
+from polaretl.settings import current
 
-ENV_URL = "POLARETL_REDIS_URL"
 _EMBEDDED: dict[str, Any] = {}
 
 
@@ -62,7 +61,7 @@ def stop_embedded(workspace: str | Path = ".") -> bool:
 
 def resolve_url(url: str | None = None, workspace: str | Path = ".") -> str:
     """The Redis URL to use: `url`, else the environment, else the embedded server."""
-    return url or os.environ.get(ENV_URL) or embedded_url(workspace)
+    return url or current().redis_url or embedded_url(workspace)
 
 
 def client(url: str) -> redis.Redis:

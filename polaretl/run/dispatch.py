@@ -8,22 +8,13 @@ import time
 from pathlib import Path
 
 from polaretl import db
-from polaretl.errors import PolaretlError, RecordError
-from polaretl.load.base import LoadContext
-from polaretl.record.result import RunResult
+from polaretl.errors import RecordError, WaitTimeoutError
+from polaretl.record import runs, slices
+from polaretl.record.runs import RunResult, RunStatus
 from polaretl.record.schema import ensure_schema
-from polaretl.redact import redact_text
-from polaretl.run import broker
-from polaretl.run.begin import (
-    begin_run,
-    prepare_stages,
-    record_slices,
-    refused,
-    release_advisory_lock,
-    start_fresh_if_needed,
-    try_advisory_lock,
-)
-from polaretl.run.finish import finish
+from polaretl.run import broker, celery_app
+from polaretl.run.lifecycle import Job, conclude, fail, load_context, prepare
+from polaretl.workspace import get_pipeline
 
 
 def submit(
@@ -43,39 +34,34 @@ def submit(
     Raises:
         RunLockedError: another run of the pipeline is in progress.
     """
-    from polaretl.run import celery_app as executor
-    from polaretl.workspace import get_pipeline
-
     root = Path(project).resolve()
     pipe = get_pipeline(root, name)
     url = db.resolve_url(database_url, root)
-    app = executor.ensure_configured(root, redis_url)
+    app = celery_app.ensure_configured(root, redis_url)
     broker.check(app.conf.broker_url)
+    job = Job(pipe, executor="celery", full_refresh=full_refresh)
     with db.connect(url, autocommit=True) as control:
         ensure_schema(control)
-        if not try_advisory_lock(control, pipe.name):
-            raise refused(pipe.name)
+        if not runs.try_lock(control, pipe.name):
+            raise runs.refused(pipe.name)
         try:
-            started = begin_run(control, pipe, executor="celery", full_refresh=full_refresh)
+            begun = job.begin(control)
         finally:
-            release_advisory_lock(control, pipe.name)
-        run_id = started.run_id
+            runs.unlock(control, pipe.name)
+        run_id = begun.run_id
         try:
-            ctx = LoadContext(run_id=run_id, pipeline=pipe.name, nullable=pipe.nullable)
-            prepare_stages(control, pipe, ctx)
-            start_fresh_if_needed(
-                control, pipe, ctx, full_refresh=full_refresh, resuming=started.resuming
-            )
+            ctx = load_context(pipe, run_id, url)
+            prepare(control, pipe, ctx)
+            source = job.start(control, ctx, resuming=begun.resuming)
             with contextlib.chdir(root):  # connectors' paths are relative to the workspace
-                slices = pipe.extractor.slices()
-            record_slices(control, run_id, slices)
-            if slices:
-                executor.dispatch(pipe, run_id, slices)
+                names = source.slices()
+            slices.add(control, run_id, names)
+            if names:
+                celery_app.send(pipe, run_id, names)
             else:
-                finish(control, pipe, run_id, status="succeeded", timings={}, metrics={})
+                conclude(control, job, run_id)
         except Exception as exc:
-            message = redact_text(str(exc) if isinstance(exc, PolaretlError) else repr(exc))
-            finish(control, pipe, run_id, status="failed", timings={}, error=message)
+            fail(control, job, run_id, exc, timings={})
             raise
     return run_id
 
@@ -91,7 +77,7 @@ def wait(
     """Block until run `run_id` is no longer running; return its result.
 
     Raises:
-        TimeoutError: `timeout` seconds passed first.
+        WaitTimeoutError: `timeout` seconds passed first (a `TimeoutError` too).
     """
     url = db.resolve_url(database_url, workspace)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -101,8 +87,12 @@ def wait(
                 result = RunResult.fetch(conn, run_id)
             except RecordError:
                 raise
-            if result.status != "running":
+            if result.status != RunStatus.RUNNING:
                 return result
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Run {run_id} is still running after {timeout} s.")
+                raise WaitTimeoutError(
+                    f"Run {run_id} is still running after {timeout} s; wait again, or follow "
+                    f"it with `polaretl show {run_id}`.",
+                    run_id=run_id,
+                )
             time.sleep(poll)

@@ -1,106 +1,58 @@
 """The partition function: one slice of one run, batch by batch.
 
-Both executors call `run_slice`; only the dispatch differs. For each chunk the
-extractor yields, the slice validates and transforms it (in a background thread, one
-chunk ahead), then commits in ONE transaction: the loaded rows, the quarantined
-records, the slice's checkpoint and the run's counters. A crash anywhere leaves the
-whole batch or none of it, and the next run resumes after the last commit.
+Every executor calls `execute_slice` — the local one for each slice in turn, the Celery
+slice task for its slice, replay for its one slice of quarantined records; only the
+dispatch differs. For each chunk the source yields, the slice validates and transforms
+it in a background thread, one chunk ahead (`prefetch`), then commits it
+(`polaretl.run.batch.commit`): the rows, what the run's ledger keeps of them and the
+run's counters, in one transaction.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import psycopg
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
+from polaretl.core import LoadContext
 from polaretl.db import Link
-from polaretl.errors import TransientLoadError
-from polaretl.extract.base import Chunk
+from polaretl.definition import Definition
+from polaretl.errors import CheckpointConflictError
+from polaretl.extract.base import Extractor
 from polaretl.extract.storable import screen
-from polaretl.load.base import Connection, LoadContext
-from polaretl.record import checkpoints, quarantine, repeats, runs, schema_versions
-from polaretl.record.checkpoints import CheckpointConflictError
+from polaretl.record import slices
+from polaretl.record.checkpoints import Position
+from polaretl.record.slices import SliceStatus
 from polaretl.redact import redact_text
+from polaretl.run import batch
+from polaretl.run.batch import Batch, Ledger, SliceStats
 from polaretl.run.prefetch import prefetch
 from polaretl.transform import apply
-from polaretl.validate.base import Split
-
-if TYPE_CHECKING:
-    from polaretl.pipeline import Pipeline
 
 Progress = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class SliceStats:
-    """What one slice did; summed into the run."""
-
-    processed: int = 0
-    valid: int = 0
-    rejected: int = 0
-    loaded: int = 0
-    written: int = 0
-    deduplicated: int = 0
-    batches: int = 0
-    bytes_read: int = 0
-    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    def add(self, other: SliceStats) -> None:
-        for name in (
-            "processed",
-            "valid",
-            "rejected",
-            "loaded",
-            "written",
-            "deduplicated",
-            "batches",
-            "bytes_read",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for stage, seconds in other.timings.items():
-            self.timings[stage] += seconds
-
-
-@dataclass
-class _Prepared:
-    chunk: Chunk
-    split: Split
-    frame: pl.DataFrame
-    quarantined: pl.DataFrame
-
-
 def run_slice(
-    pipeline: Pipeline,
+    pipeline: Definition,
     link: Link,
+    ctx: LoadContext,
+    source: Extractor,
+    ledger: Ledger,
     *,
-    run_id: int,
     slice: str,
-    state: checkpoints.Position,
+    state: Position,
+    stats: SliceStats,
     progress: Progress | None = None,
-) -> SliceStats:
-    """Run one slice of a run from `state` to its end; return its counts and timings."""
-    stats = SliceStats()
-    ctx = LoadContext(
-        run_id=run_id, pipeline=pipeline.name, nullable=pipeline.nullable, url=link.url
-    )
+) -> None:
+    """Run one slice of run `ctx.run_id` from `state` to its end, counting into `stats`."""
     seq = state.seq
 
-    def prepared() -> Iterator[_Prepared]:
-        chunks = pipeline.extractor.read(slice, state.state, pipeline.chunk_size)
+    def prepared() -> Iterator[Batch]:
+        chunks = source.read(slice, state.state, pipeline.chunk_size)
         while True:
             t0 = time.perf_counter()
             chunk = next(chunks, None)
@@ -118,16 +70,11 @@ def run_slice(
             stats.timings["transform"] += t3 - t2
             parts = [p for p in (chunk.rejects, split.quarantined) if p is not None and p.height]
             bad = pl.concat(parts) if parts else split.quarantined
-            yield _Prepared(chunk, split, frame, bad)
+            yield Batch(chunk, split, frame, bad)
 
     for item in prefetch(prepared(), depth=1):
         seq += 1
-        _commit_batch(pipeline, link, ctx, slice, seq, item, stats)
-        stats.processed += item.chunk.received
-        stats.valid += item.split.valid.height
-        stats.rejected += item.quarantined.height
-        stats.batches += 1
-        stats.bytes_read += item.chunk.bytes_read
+        batch.commit(pipeline, link, ctx, ledger, slice, seq, item, stats)
         if progress is not None:
             progress(
                 {
@@ -138,86 +85,6 @@ def run_slice(
                     "rejected": item.quarantined.height,
                 }
             )
-    return stats
-
-
-def _commit_batch(
-    pipeline: Pipeline,
-    link: Link,
-    ctx: LoadContext,
-    slice: str,
-    seq: int,
-    item: _Prepared,
-    stats: SliceStats,
-) -> None:
-    """Commit one batch; on a dropped connection reconnect and retry the same batch."""
-    for attempt in Retrying(
-        retry=retry_if_exception_type(TransientLoadError),
-        stop=stop_after_attempt(max(pipeline.retries, 1)),
-        wait=wait_exponential(multiplier=0.5, max=10),
-        reraise=True,
-    ):
-        with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                link.reconnect()
-            try:
-                _write_batch(pipeline, link.conn, ctx, slice, seq, item, stats)
-            except psycopg.OperationalError as exc:
-                raise TransientLoadError(
-                    f"The database connection dropped while committing batch {seq} of "
-                    f"{slice!r}; the batch was rolled back and is retried.",
-                ) from exc
-
-
-def _write_batch(
-    pipeline: Pipeline,
-    conn: Connection,
-    ctx: LoadContext,
-    slice: str,
-    seq: int,
-    item: _Prepared,
-    stats: SliceStats,
-) -> None:
-    t0 = time.perf_counter()
-    with conn.transaction():
-        # Data-quality hook: the slice's first batch records a change in the source's
-        # shape (columns, inferred types) in polaretl.schema_versions, committed with it.
-        if stats.batches == 0:
-            schema_versions.observe(conn, pipeline, ctx.run_id, item.chunk, slice)
-        result = pipeline.loader.load(conn, item.frame, ctx)
-        t1 = time.perf_counter()
-        # Data-quality hook: rows the loader refused as repeats of keys this run already
-        # loaded (on_duplicate="quarantine") join the batch's quarantine (`moved` of them,
-        # counted as rejected, not valid); repeats are added to the run's metrics.
-        bad, moved = repeats.absorb(conn, ctx, item.chunk, item.quarantined, result)
-        quarantine.write(conn, bad, run_id=ctx.run_id, pipeline=ctx.pipeline, slice=slice)
-        checkpoints.commit(
-            conn,
-            ctx.pipeline,
-            slice,
-            seq=seq,
-            run_id=ctx.run_id,
-            state=item.chunk.position,
-            received=item.chunk.received,
-            loaded=result.loaded,
-            rejected=bad.height,
-        )
-        runs.add_batch(
-            conn,
-            ctx.run_id,
-            processed=item.chunk.received,
-            valid=item.split.valid.height - moved,
-            rejected=bad.height,
-            loaded=result.loaded,
-        )
-    stats.valid -= moved  # run_slice adds the split's counts after the commit
-    stats.rejected += moved
-    t2 = time.perf_counter()
-    stats.timings["load"] += t1 - t0
-    stats.timings["record"] += t2 - t1
-    stats.loaded += result.loaded
-    stats.written += result.written
-    stats.deduplicated += result.deduplicated
 
 
 @dataclass(frozen=True)
@@ -234,96 +101,81 @@ class SliceOutcome:
 
 
 def execute_slice(
-    pipeline: Pipeline,
+    pipeline: Definition,
     link: Link,
+    ctx: LoadContext,
+    source: Extractor,
+    ledger: Ledger,
     *,
-    run_id: int,
     slice: str,
     progress: Progress | None = None,
     max_attempts: int | None = None,
 ) -> SliceOutcome:
-    """One attempt at one slice, recorded in ``polaretl.slices``; the same code for both
-    executors. Raises what `run_slice` raises, after recording it."""
-    row = link.conn.execute(
-        "INSERT INTO polaretl.slices AS s (run_id, slice, status, attempts, started_at, "
-        "heartbeat_at, worker) VALUES (%s, %s, 'running', 1, now(), now(), %s) "
-        "ON CONFLICT (run_id, slice) DO UPDATE SET attempts = s.attempts + 1, "
-        "status = CASE WHEN s.status = 'succeeded' THEN s.status ELSE 'running' END, "
-        "started_at = now(), heartbeat_at = now(), worker = excluded.worker "
-        "RETURNING attempts",
-        (run_id, slice, f"{socket.gethostname()}:{os.getpid()}"),
-    ).fetchone()
-    attempts = int(str(row[0])) if row else 1
-    conn = link.conn
+    """One attempt at one slice, recorded in ``polaretl.slices`` with what it committed.
+    Raises what `run_slice` raises, after recording it."""
+    run_id = ctx.run_id
+    attempts = slices.attempt(link.conn, run_id, slice)
+    stats = SliceStats()
     if max_attempts is not None and attempts > max_attempts:
         error = (
             f"Slice {slice!r} was started {attempts - 1} times and its worker died each "
             f"time (attempt cap {max_attempts}); giving up. Look for a record or file that "
             "crashes the process (out of memory?), fix it, and run again."
         )
-        _end_slice(conn, run_id, slice, "failed", SliceStats(), error)
+        _end(link.conn, run_id, slice, SliceStatus.FAILED, stats, error)
         return SliceOutcome(slice, "abandoned", error)
-    state = checkpoints.latest(conn, pipeline.name, slice)
-    stats = SliceStats()
+    state = ledger.position(link.conn, slice)
     try:
-        stats = run_slice(
-            pipeline, link, run_id=run_id, slice=slice, state=state, progress=progress
+        run_slice(
+            pipeline,
+            link,
+            ctx,
+            source,
+            ledger,
+            slice=slice,
+            state=state,
+            stats=stats,
+            progress=progress,
         )
     except CheckpointConflictError as exc:
         return SliceOutcome(slice, "duplicate", str(exc))
     except BaseException as exc:
         try:
-            _end_slice(
-                link.conn, run_id, slice, "failed", stats, redact_text(str(exc) or repr(exc))
+            _end(
+                link.conn,
+                run_id,
+                slice,
+                SliceStatus.FAILED,
+                stats,
+                redact_text(str(exc) or repr(exc)),
             )
         except psycopg.Error:
             pass
         raise
-    _end_slice(link.conn, run_id, slice, "succeeded", stats, None)
-    return SliceOutcome(slice, "succeeded")
+    _end(link.conn, run_id, slice, SliceStatus.SUCCEEDED, stats, None)
+    return SliceOutcome(slice, SliceStatus.SUCCEEDED)
 
 
-def _end_slice(
-    conn: Connection, run_id: int, slice: str, status: str, stats: SliceStats, error: str | None
+def _end(
+    conn: psycopg.Connection[Any],
+    run_id: int,
+    slice: str,
+    status: SliceStatus,
+    stats: SliceStats,
+    error: str | None,
 ) -> None:
-    conn.execute(
-        "UPDATE polaretl.slices SET status = %s, finished_at = now(), error = %s, "
-        "processed = processed + %s, valid = valid + %s, rejected = rejected + %s, "
-        "loaded = loaded + %s, timings = %s, metrics = %s WHERE run_id = %s AND slice = %s",
-        (
-            status,
-            error,
-            stats.processed,
-            stats.valid,
-            stats.rejected,
-            stats.loaded,
-            json.dumps({k: round(v, 4) for k, v in stats.timings.items()}),
-            json.dumps(
-                {
-                    "written": stats.written,
-                    "deduplicated": stats.deduplicated,
-                    "bytes_read": stats.bytes_read,
-                    "batches": stats.batches,
-                }
-            ),
-            run_id,
-            slice,
-        ),
+    slices.end(
+        conn,
+        run_id,
+        slice,
+        status=status,
+        counts={
+            "processed": stats.processed,
+            "valid": stats.valid,
+            "rejected": stats.rejected,
+            "loaded": stats.loaded,
+        },
+        timings=stats.timings,
+        metrics=stats.metrics(),
+        error=error,
     )
-
-
-def run_totals(conn: Connection, run_id: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """Seconds per stage and metrics of a run, summed over its slices."""
-    rows = conn.execute(
-        "SELECT timings, metrics, status FROM polaretl.slices WHERE run_id = %s", (run_id,)
-    ).fetchall()
-    timings: dict[str, float] = defaultdict(float)
-    metrics: dict[str, Any] = defaultdict(int)
-    for slice_timings, slice_metrics, _ in rows:
-        for k, v in (slice_timings or {}).items():
-            timings[k] += float(v)
-        for k, v in (slice_metrics or {}).items():
-            metrics[k] += int(v)
-    metrics["slices"] = len(rows)
-    metrics["slices_failed"] = sum(1 for r in rows if r[2] == "failed")
-    return dict(timings), dict(metrics)

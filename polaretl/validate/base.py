@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import polars as pl
 
-from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
-from polaretl.load.base import Connection, LoadContext
-
-
-@dataclass
-class Split:
-    """The two halves of a chunk.
-
-    Attributes:
-        valid: typed rows ready to transform and load, with a `_polaretl_source` column.
-        quarantined: rows that failed, as ``source``, ``raw`` (JSON text of the record as
-            received) and ``errors`` (JSON text: a list of {column, check, value, message}).
-    """
-
-    valid: pl.DataFrame
-    quarantined: pl.DataFrame
+from polaretl.core import REJECT_SCHEMA, SOURCE_COLUMN, Chunk, Connection, LoadContext, Split
 
 
 class Validator(ABC):

@@ -32,9 +32,9 @@ import polars as pl
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaError, SchemaErrors
 
+from polaretl.core import Connection, LoadContext
 from polaretl.errors import ConfigError, ContractError
 from polaretl.extract.base import REJECT_SCHEMA, SOURCE_COLUMN, Chunk
-from polaretl.load.base import Connection, LoadContext
 from polaretl.validate.base import Split, Validator
 from polaretl.validate.cast import ERROR_DTYPE, Cast, cast_column, clean_text
 from polaretl.validate.references import Reference, ReferenceSet

@@ -18,9 +18,8 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from polaretl.core import Connection, qualified
 from polaretl.errors import ConfigError, ContractError
-from polaretl.load.base import Connection
-from polaretl.load.ddl import qualified
 from polaretl.validate.cast import ERROR_DTYPE, text_cast
 
 

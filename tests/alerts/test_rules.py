@@ -251,7 +251,7 @@ def test_end_to_end_a_failed_run_fires_run_failed(tmp_path, database_url, webhoo
 
 
 def test_after_run_never_raises(database_url, caplog):
-    from polaretl.run.finish import after_run
+    from polaretl.run.lifecycle import after_run
 
     orders = pipeline(al.RunFailed())
     with caplog.at_level(logging.ERROR, logger="polaretl"):

@@ -19,8 +19,8 @@ from polars.testing import assert_frame_equal
 
 from polaretl.errors import ExtractError
 from polaretl.extract.pgdump import PgDumpExtractor
-from polaretl.extract.pgdump_copy import copy_frame
-from polaretl.extract.pgdump_insert import decode_tokens
+from polaretl.extract.pgdump.copy_text import copy_frame
+from polaretl.extract.pgdump.inserts import decode_tokens
 
 PG_DUMP = next(
     (p for p in ("/usr/bin/pg_dump", "/usr/lib/postgresql/15/bin/pg_dump") if os.path.exists(p)),

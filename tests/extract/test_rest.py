@@ -31,7 +31,7 @@ from polaretl.extract.rest import (
     parse_json,
     records_frame,
 )
-from polaretl.extract.rest_auth import retry_after_seconds
+from polaretl.extract.rest.auth import retry_after_seconds
 from tests.extract.restserver import RestServer, customers
 
 # Tiny backoff so retries cost milliseconds; Retry-After is still honoured.

@@ -112,3 +112,74 @@ def check_orders(url: str, pipeline: str, *, rows: int, bad_every: int) -> None:
         key="order_id",
         source=Source(records=rows, bad=rows // bad_every),
     )
+
+
+def check_replay(url: str, *, pipeline: str, table: str, key: str, source: Source) -> None:
+    """Assert A-D after `source`'s bad records were all corrected and replayed, however
+    many replays it took (and whatever killed the ones before):
+
+    A: target rows == source records (valid ones loaded by the run, corrected ones by a
+       replay); no key twice.
+    B: every quarantined record is ``replayed`` (none pending), and each is the source
+       (``quarantine:<id>``) of exactly one row.
+    C: each replay's ``loaded`` count equals the records it marked replayed and the rows
+       it wrote; no staging leftovers.
+    D: every run of the pipeline and of its replays ended (succeeded, or failed with its
+       error); none is left ``running``.
+    """
+    replays = pipeline + ":replay"
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows, keys = conn.execute(
+            sql.SQL("SELECT count(*), count(DISTINCT {}) FROM {}").format(
+                sql.Identifier(key), sql.Identifier(table)
+            )
+        ).fetchone()  # type: ignore[misc]
+        assert keys == rows, f"A: {rows - keys} duplicate key(s) in {table}"
+        assert rows == source.records, f"A: {rows} rows in {table}, {source.records} records"
+
+        records, replayed, pending = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'replayed' "
+            "AND replay_run_id IS NOT NULL), count(*) FILTER (WHERE status = 'pending') "
+            "FROM polaretl.quarantine WHERE pipeline = %s",
+            (pipeline,),
+        ).fetchone()  # type: ignore[misc]
+        assert records == source.bad, f"B: {records} quarantined, {source.bad} planted"
+        assert (replayed, pending) == (records, 0), f"B: {replayed} replayed, {pending} pending"
+        unmatched = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM polaretl.quarantine q WHERE q.pipeline = %s AND "
+                "(SELECT count(*) FROM {} t WHERE t._polaretl_source = 'quarantine:' || q.id) <> 1"
+            ).format(sql.Identifier(table)),
+            (pipeline,),
+        ).fetchone()  # type: ignore[misc]
+        assert unmatched == (0,), f"B: {unmatched[0]} record(s) not loaded exactly once"
+
+        for run_id, loaded in conn.execute(
+            "SELECT run_id, loaded FROM polaretl.runs WHERE pipeline = %s", (replays,)
+        ).fetchall():
+            marked = conn.execute(
+                "SELECT count(*) FROM polaretl.quarantine WHERE replay_run_id = %s", (run_id,)
+            ).fetchone()
+            written = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE _polaretl_run_id = %s").format(
+                    sql.Identifier(table)
+                ),
+                (run_id,),
+            ).fetchone()
+            assert marked == written == (loaded,), (
+                f"C: replay {run_id} loaded {loaded}, marked {marked}, wrote {written}"
+            )
+        leftovers = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname LIKE '\\_polaretl\\_stage%%' AND n.nspname NOT LIKE 'pg\\_temp%%'"
+        ).fetchone()
+        assert leftovers == (0,), "C: staging tables left behind"
+
+        for run_id, status, error in conn.execute(
+            "SELECT run_id, status, error FROM polaretl.runs WHERE pipeline IN (%s, %s)",
+            (pipeline, replays),
+        ).fetchall():
+            assert status in ("succeeded", "failed"), f"D: run {run_id} left {status!r}"
+            if status == "failed":
+                assert error and error.strip(), f"D: failed run {run_id} has no error"
+    HELD["checks"] += 1

@@ -28,7 +28,7 @@ import polars as pl
 
 import polaretl as pe
 import polaretl.load.postgres as postgres
-import polaretl.run.slice as slice_module
+import polaretl.run.batch as batch_module
 from contracts.orders import Order
 from polaretl.extract.base import Chunk
 
@@ -122,9 +122,9 @@ def main() -> None:
     elif stage == "merge":
         p.loader.load = on_call(target, p.loader.load)  # type: ignore[method-assign]
     elif stage == "quarantine":
-        slice_module.quarantine.write = on_call(target, slice_module.quarantine.write)  # type: ignore[attr-defined]
+        batch_module.quarantine.write = on_call(target, batch_module.quarantine.write)  # type: ignore[attr-defined]
     elif stage == "checkpoint":
-        slice_module.checkpoints.commit = on_call(target, slice_module.checkpoints.commit)  # type: ignore[attr-defined]
+        batch_module.checkpoints.commit = on_call(target, batch_module.checkpoints.commit)  # type: ignore[attr-defined]
     elif stage == "commit":
         progress = on_call(target, lambda event: None)
     else:

@@ -40,9 +40,9 @@ def main() -> None:
             return result
 
         quarantine.write = write_then_die  # type: ignore[assignment]
-        import polaretl.run.slice as slice_module
+        import polaretl.run.batch as batch_module
 
-        slice_module.quarantine.write = write_then_die  # type: ignore[attr-defined]
+        batch_module.quarantine.write = write_then_die  # type: ignore[attr-defined]
 
     pipeline = pe.Pipeline(
         "crashy",

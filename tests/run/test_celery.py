@@ -211,7 +211,7 @@ def test_killed_worker_main_process_is_redelivered_after_visibility_timeout(
 def test_the_same_slice_task_delivered_twice_loads_once(workspace, workers, database_url):
     write_parts(workspace, files=2, rows=100)
     run_id = pe.submit("parts", project=workspace)  # no worker yet: tasks wait in Redis
-    from polaretl.run.celery_app import slice_task
+    from polaretl.run.tasks import slice_task
 
     slice_name = "data/parts/part_0.csv"
     os.chdir(workspace)

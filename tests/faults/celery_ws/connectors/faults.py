@@ -108,6 +108,7 @@ def _install_kill_point() -> None:
         return wrapper
 
     import polaretl.load.postgres as postgres
+    import polaretl.run.batch as batch_module
     import polaretl.run.slice as slice_module
     from polaretl.record import checkpoints
 
@@ -130,7 +131,7 @@ def _install_kill_point() -> None:
         load = pe.PostgresLoader.load
 
         def merge_then_die(self, conn, frame, ctx):  # type: ignore[no-untyped-def]
-            self._copy_first = False  # as if the target had rows: staging + merge
+            ctx.state.copy_first = False  # as if the target had rows: staging + merge
             result = load(self, conn, frame, ctx)
             maybe_die()
             return result
@@ -139,7 +140,7 @@ def _install_kill_point() -> None:
     elif stage == "checkpoint":
         checkpoints.commit = after(checkpoints.commit)
     else:
-        slice_module._commit_batch = after(slice_module._commit_batch)  # type: ignore[attr-defined]
+        batch_module.commit = after(batch_module.commit)  # type: ignore[assignment]
 
 
 _install_kill_point()

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import polars as pl
 from psycopg import sql
 
+from polaretl.core import Connection, qualified
 from polaretl.errors import ConfigError
-from polaretl.load.base import Connection
-from polaretl.load.ddl import LINEAGE_COLUMNS, pg_type, qualified
+from polaretl.load.ddl import LINEAGE_COLUMNS, pg_type
 
 # Target types that hold every value of the contract's type unchanged, besides itself
 # and text; a known target type outside this list needs a migration.

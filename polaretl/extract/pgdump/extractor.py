@@ -3,7 +3,7 @@
 Reads ``COPY ... FROM stdin`` blocks (text format) and ``INSERT`` statements (from
 ``--inserts``, ``--column-inserts`` and ``--rows-per-insert``) as a stream, gzip or not,
 without executing anything: psql meta-commands, ``COPY ... FROM PROGRAM``, functions and
-``DO`` blocks are lexed as text and ignored (see `pgdump_read`).
+``DO`` blocks are lexed as text and ignored (see `read.py`).
 
 Slices are ``FILE::TABLE``. A position is::
 
@@ -27,17 +27,17 @@ import polars as pl
 from polaretl.errors import ConfigError, ExtractError
 from polaretl.extract.base import Chunk, Extractor, reject_frame
 from polaretl.extract.files import expand_glob, fingerprint, matching_files
-from polaretl.extract.pgdump_copy import copy_frame
-from polaretl.extract.pgdump_insert import (
+from polaretl.extract.pgdump.copy_text import copy_frame
+from polaretl.extract.pgdump.inserts import (
     NOT_TEXT,
     decode_token_frame,
     insert_groups,
     insert_lines,
     insert_tuples,
 )
-from polaretl.extract.pgdump_names import format_table_name, names_match, parse_table_name
-from polaretl.extract.pgdump_read import DumpReader, Statement, open_dump, python_codec
-from polaretl.extract.pgdump_statements import (
+from polaretl.extract.pgdump.names import format_table_name, names_match, parse_table_name
+from polaretl.extract.pgdump.read import DumpReader, Statement, open_dump, python_codec
+from polaretl.extract.pgdump.statements import (
     CopyHeader,
     parse_copy,
     parse_create_table,

@@ -55,14 +55,14 @@ import polars as pl
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
-from polaretl.errors import ConfigError, ExtractError, TransientExtractError
+from polaretl.errors import ConfigError, ExtractError, TransientExtractError, is_transient
 from polaretl.extract.base import REJECT_SCHEMA, Chunk, Extractor, reject_frame
-from polaretl.extract.rest_auth import (
+from polaretl.extract.rest.auth import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -70,14 +70,14 @@ from polaretl.extract.rest_auth import (
     RestAuth,
     retry_after_seconds,
 )
-from polaretl.extract.rest_json import (
+from polaretl.extract.rest.decode import (
     JsonNumber,
     max_cursor,
     parse_json,
     records_frame,
     to_json_text,
 )
-from polaretl.extract.rest_paging import (
+from polaretl.extract.rest.paging import (
     CursorPaginator,
     LinkHeaderPaginator,
     NextUrlPaginator,
@@ -205,7 +205,7 @@ class _Session:
         retrying = Retrying(
             stop=stop_after_attempt(ex.max_attempts) | stop_before_delay(ex.max_retry_seconds),
             wait=self._wait,
-            retry=retry_if_exception_type(TransientExtractError),
+            retry=retry_if_exception(is_transient),
             before_sleep=self._log_retry,
             reraise=True,
         )

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from polaretl.extract.pgdump_copy import _BS
-from polaretl.extract.pgdump_statements import InsertStatement
+from polaretl.extract.pgdump.copy_text import _BS
+from polaretl.extract.pgdump.statements import InsertStatement
 
 # One SQL value as pg_dump writes it, with an optional cast (hand-written files).
 # One SQL value as pg_dump writes it (strings first: the common case), or as a person
@@ -51,7 +51,7 @@ def insert_tuples(
     Returns None when the statement cannot be parsed as a whole.
 
     Example:
-        >>> from polaretl.extract.pgdump_statements import parse_insert_head
+        >>> from polaretl.extract.pgdump.statements import parse_insert_head
         >>> s = parse_insert_head("INSERT INTO t VALUES (1, 'a''b'), (NULL, E'x\\\\n');")
         >>> [tokens for _, _, tokens in insert_tuples(s)]
         [['1', "'a''b'"], ['NULL', "E'x\\\\n'"]]

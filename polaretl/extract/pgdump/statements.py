@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from polaretl.extract.pgdump_names import parse_table_name, split_identifiers, unquote_ident
-from polaretl.extract.pgdump_read import Statement
+from polaretl.extract.pgdump.names import parse_table_name, split_identifiers, unquote_ident
+from polaretl.extract.pgdump.read import Statement
 
 _QNAME = r'(?:"(?:[^"]|"")+"|[^\s(),;."]+)(?:\s*\.\s*(?:"(?:[^"]|"")+"|[^\s(),;."]+))*'
 _COLS = r'\((?P<cols>(?:"(?:[^"]|"")*"|[^")])*)\)'
